@@ -1,0 +1,220 @@
+"""Config dataclasses, named presets and their YAML/JSON round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+
+import yaml
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass
+class TokenizerConfig:
+    """Architecture of the VQGAN tokenizer."""
+
+    resolution: int = 64  # square image side in pixels
+    in_channels: int = 3
+    base_channels: int = 64  # width of the first level
+    channel_multipliers: tuple[int, ...] = (1, 2, 2)  # one per level; each level after the first halves H and W
+    num_res_blocks: int = 2  # residual blocks per level (the decoder uses one more)
+    bottleneck_attention: bool = True  # self-attention block in the middle of encoder and decoder
+    norm_groups: int = 32  # GroupNorm groups (reduced to a divisor of the channel count)
+    dropout: float = 0.0
+    codebook_size: int = 1024  # K
+    codebook_dim: int = 256  # D
+    commitment_beta: float = 0.25
+    l2_normalize_codes: bool = True  # cosine-similarity lookup on the unit sphere (resists collapse)
+
+    def __post_init__(self) -> None:
+        self.channel_multipliers = tuple(int(m) for m in self.channel_multipliers)
+        if not self.channel_multipliers or min(self.channel_multipliers) < 1:
+            raise ConfigError(f"channel_multipliers must be a non-empty list of positive ints, got {self.channel_multipliers}")
+        for name in ("resolution", "in_channels", "base_channels", "codebook_size", "codebook_dim", "norm_groups"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.resolution % self.downsample_factor:
+            raise ConfigError(
+                f"resolution {self.resolution} is not divisible by the downsample factor {self.downsample_factor}"
+            )
+
+    @property
+    def downsample_factor(self) -> int:
+        return 2 ** (len(self.channel_multipliers) - 1)
+
+    @property
+    def token_grid(self) -> int:
+        """Side h = w of the token grid."""
+        return self.resolution // self.downsample_factor
+
+    @property
+    def num_tokens(self) -> int:
+        return self.token_grid**2
+
+
+@dataclass
+class TokenizerTrainingConfig:
+    """Everything `train-tokenizer` needs besides the data folder: model, losses, optimisation, logging."""
+
+    model: TokenizerConfig = field(default_factory=TokenizerConfig)
+    batch_size: int = 32  # per process
+    max_steps: int = 20_000
+    learning_rate: float = 2e-4
+    disc_learning_rate: Optional[float] = None  # None: same as learning_rate
+    adam_betas: tuple[float, float] = (0.5, 0.9)
+    weight_decay: float = 0.0
+    warmup_steps: int = 500
+    lr_decay: str = "constant"  # "constant" or "cosine" (to min_lr_ratio at max_steps)
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    l1_weight: float = 1.0
+    perceptual_weight: float = 1.0  # LPIPS term; 0 disables (no VGG weights needed)
+    perceptual_net: str = "vgg"
+    codebook_weight: float = 1.0
+    disc_weight: float = 0.5
+    disc_start: int = 5_000  # step at which the GAN terms switch on
+    adaptive_disc_weight: bool = True  # taming-transformers' gradient-norm balancing
+    disc_channels: int = 64
+    disc_layers: int = 2
+    reseed_every: int = 200  # steps between dead-code re-seeding; 0 disables
+    reseed_threshold: int = 1  # codes used fewer times than this in a window are dead
+    flip: bool = True  # random horizontal flips
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 1_000
+    checkpoint_every: int = 1_000
+    num_workers: int = 2  # DataLoader workers when the dataset is not held in memory
+
+    def __post_init__(self) -> None:
+        if self.lr_decay not in ("constant", "cosine"):
+            raise ConfigError(f"lr_decay must be 'constant' or 'cosine', got {self.lr_decay!r}")
+        if self.perceptual_net not in ("vgg", "alex"):
+            raise ConfigError(f"perceptual_net must be 'vgg' or 'alex', got {self.perceptual_net!r}")
+        for name in ("batch_size", "max_steps", "log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        self.adam_betas = tuple(float(b) for b in self.adam_betas)
+
+
+def _tokenizer_catface64() -> TokenizerTrainingConfig:
+    return TokenizerTrainingConfig(
+        model=TokenizerConfig(
+            resolution=64, base_channels=64, channel_multipliers=(1, 2, 2), num_res_blocks=2,
+            codebook_size=1024, codebook_dim=256,
+        ),
+        batch_size=64, max_steps=20_000, learning_rate=2e-4, warmup_steps=500,
+        disc_start=5_000, sample_every=1_000, checkpoint_every=1_000,
+    )
+
+
+def _tokenizer_tiny() -> TokenizerTrainingConfig:
+    return TokenizerTrainingConfig(
+        model=TokenizerConfig(
+            resolution=64, base_channels=16, channel_multipliers=(1, 2, 2), num_res_blocks=1,
+            norm_groups=8, codebook_size=64, codebook_dim=16,
+        ),
+        batch_size=8, max_steps=200, learning_rate=1e-3, warmup_steps=10,
+        perceptual_weight=0.0, disc_start=100, disc_channels=16,
+        reseed_every=50, log_every=10, sample_every=100, checkpoint_every=100, num_workers=0,
+    )
+
+
+TOKENIZER_PRESETS: dict[str, Callable[[], TokenizerTrainingConfig]] = {
+    "catface64": _tokenizer_catface64,
+    "tiny": _tokenizer_tiny,
+}
+
+
+# --- (de)serialisation -------------------------------------------------------------------------
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Plain dict (lists for tuples) fit for JSON/YAML."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any], base: Optional[T] = None, source: str = "config") -> T:
+    """Build `cls` from a (possibly partial) dict, starting from `base` or the defaults.
+
+    Unknown keys raise ConfigError naming them and the valid ones.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; valid keys: {sorted(names)}")
+    values = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)} if base is not None else {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            value = config_from_dict(hint, value, base=values.get(key), source=f"{source}.{key}")
+        values[key] = value
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    """Write a config as YAML or JSON (by suffix), atomically."""
+    from .io_utils import atomic_write_text
+
+    path = Path(path)
+    data = config_to_dict(config)
+    if path.suffix == ".json":
+        text = json.dumps(data, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(data, sort_keys=False)
+    atomic_write_text(path, text)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}".splitlines()[0]) from None
+    return data or {}
+
+
+def load_tokenizer_training_config(name_or_path: str | Path) -> TokenizerTrainingConfig:
+    """A preset by name (`catface64`, `tiny`) or a YAML/JSON file.
+
+    A file may start from a preset with a `base: NAME` key and override any field.
+    """
+    return _load_named_or_file(name_or_path, TokenizerTrainingConfig, TOKENIZER_PRESETS)
+
+
+def _load_named_or_file(name_or_path: str | Path, cls: type[T], presets: dict[str, Callable[[], T]]) -> T:
+    key = str(name_or_path)
+    if key in presets:
+        return presets[key]()
+    path = Path(key)
+    if not path.is_file():
+        raise ConfigError(f"unknown config {key!r}: not a preset ({', '.join(presets)}) nor a YAML/JSON file")
+    data = read_config_file(path)
+    base_name = data.pop("base", None)
+    base = None
+    if base_name is not None:
+        if base_name not in presets:
+            raise ConfigError(f"{path}: unknown base preset {base_name!r}; choose from {', '.join(presets)}")
+        base = presets[base_name]()
+    return config_from_dict(cls, data, base=base, source=str(path))

@@ -1,0 +1,119 @@
+"""Image-folder dataset and a deterministic, resumable batch order."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+from tqdm.auto import tqdm
+
+from .errors import DataError
+from .image_io import list_image_files, load_image, pil_to_uint8, resize_center_crop, uint8_to_tensor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_LIMIT = 4 * 2**30  # bytes of decoded images kept in memory
+
+
+class ImageFolder(Dataset):
+    """Every JPEG/PNG/WebP under a folder, resized and centre-cropped to a square `resolution`.
+
+    All files are decoded once when the dataset is built: unreadable ones are skipped with a
+    warning naming them, and the decoded images are kept in memory (uint8) when they fit in
+    `cache_limit` bytes. Items are (3, H, W) float32 in [-1, 1].
+    """
+
+    def __init__(self, root: str | Path, resolution: int, cache_limit: int = DEFAULT_CACHE_LIMIT, progress: bool = False):
+        self.root, self.resolution = Path(root), resolution
+        files = list_image_files(self.root)
+        if not files:
+            raise DataError(f"no images (.jpg, .jpeg, .png, .webp) found under {self.root}")
+        keep_in_memory = len(files) * resolution * resolution * 3 <= cache_limit
+        self.files: list[Path] = []
+        arrays: list[np.ndarray] = []
+        for path in tqdm(files, desc=f"reading {self.root.name or self.root}", disable=not progress, leave=False):
+            try:
+                array = pil_to_uint8(resize_center_crop(load_image(path), resolution))
+            except DataError as exc:
+                log.warning("skipping %s", exc)
+                continue
+            self.files.append(path)
+            if keep_in_memory:
+                arrays.append(array)
+        if not self.files:
+            raise DataError(f"none of the {len(files)} image files under {self.root} could be read")
+        self.images: Optional[torch.Tensor] = torch.from_numpy(np.stack(arrays)) if keep_in_memory else None  # (N, H, W, 3)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def uint8(self, index: int) -> torch.Tensor:
+        """(H, W, 3) uint8 image."""
+        if self.images is not None:
+            return self.images[index]
+        return torch.from_numpy(pil_to_uint8(resize_center_crop(load_image(self.files[index]), self.resolution)))
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return uint8_to_tensor(self.uint8(index))
+
+    def batch(self, indices: list[int] | torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float32 in [-1, 1]; fast path when the images are in memory."""
+        if self.images is not None:
+            return uint8_to_tensor(self.images[torch.as_tensor(indices, dtype=torch.long)])
+        return torch.stack([self[int(i)] for i in indices])
+
+    def relative_name(self, index: int) -> Path:
+        """File path relative to the dataset root (its name for a single-file dataset)."""
+        path = self.files[index]
+        return Path(path.name) if self.root.is_file() else path.relative_to(self.root)
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Batches for steps `start_step, start_step + 1, ...`, the same whatever step a run resumes from.
+
+    The index stream is a concatenation of seeded permutations (one per epoch); step s takes the
+    global batch at positions [s*B*W, (s+1)*B*W) of it, and rank r its r-th slice of B.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, start_step: int = 0,
+                 num_steps: Optional[int] = None, rank: int = 0, world_size: int = 1):
+        self.num_items, self.batch_size, self.seed = num_items, batch_size, seed
+        self.start_step, self.num_steps, self.rank, self.world_size = start_step, num_steps, rank, world_size
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.num_items, generator=generator)
+        return self._perm
+
+    def indices_for_step(self, step: int) -> list[int]:
+        global_batch = self.batch_size * self.world_size
+        start = step * global_batch + self.rank * self.batch_size
+        out = []
+        for position in range(start, start + self.batch_size):
+            epoch, offset = divmod(position, self.num_items)
+            out.append(int(self._permutation(epoch)[offset]))
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        while self.num_steps is None or step < self.start_step + self.num_steps:
+            yield self.indices_for_step(step)
+            step += 1
+
+    def __len__(self) -> int:
+        if self.num_steps is None:
+            raise TypeError("an endless StepBatchSampler has no length")
+        return self.num_steps
+
+
+def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image of (B, C, H, W) horizontally with probability 1/2."""
+    flip = torch.rand(images.shape[0], generator=generator) < 0.5
+    flip = flip.to(images.device)
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)

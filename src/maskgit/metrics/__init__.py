@@ -1,0 +1,5 @@
+"""Image-quality metrics."""
+
+from .image import psnr
+
+__all__ = ["psnr"]

@@ -1,0 +1,1 @@
+"""Training loops and their shared machinery (distributed set-up, checkpoints, logging)."""

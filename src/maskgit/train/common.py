@@ -1,0 +1,162 @@
+"""Pieces every training loop uses: learning-rate schedule, precision, seeding, metrics logging."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, ContextManager, Iterable, Optional
+
+import torch
+
+from ..errors import CheckpointError
+from ..io_utils import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def learning_rate(step: int, base_lr: float, warmup_steps: int, max_steps: int, decay: str = "constant",
+                  min_lr_ratio: float = 0.1) -> float:
+    """Linear warm-up over `warmup_steps`, then constant or cosine decay to `min_lr_ratio * base_lr`."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    if decay == "constant":
+        return base_lr
+    progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
+    return base_lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def autocast(device: torch.device) -> ContextManager:
+    """bf16 autocast on CUDA; plain fp32 elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def step_generator(seed: int, step: int, rank: int = 0, stream: int = 0) -> torch.Generator:
+    """A CPU generator that depends only on (seed, step, rank, stream): resumed runs draw the same numbers."""
+    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1_009 + rank) * 101 + stream)
+
+
+def clip_gradients(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> Optional[torch.Tensor]:
+    if max_norm and max_norm > 0:
+        return torch.nn.utils.clip_grad_norm_(list(parameters), max_norm)
+    return None
+
+
+def adamw(module: torch.nn.Module, lr: float, betas: tuple[float, float], weight_decay: float,
+          device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices and conv kernels only (not biases, norms or embeddings)."""
+    decay, no_decay = [], []
+    for name, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_embedding = name.endswith("embedding.weight") or "codebook" in name or name.endswith("position_embedding")
+        (decay if param.ndim >= 2 and not is_embedding else no_decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device.type == "cuda")
+
+
+def reset_optimizer_rows(optimizer: torch.optim.Optimizer, parameter: torch.nn.Parameter, rows: torch.Tensor) -> None:
+    """Zero Adam's moments for some rows of a parameter (e.g. re-seeded codebook entries)."""
+    state = optimizer.state.get(parameter)
+    if not state or rows.numel() == 0:
+        return
+    for key in ("exp_avg", "exp_avg_sq"):
+        if key in state:
+            state[key][rows.to(state[key].device)] = 0
+
+
+def check_run_dir(out_dir: Path, resume: bool) -> None:
+    """Refuse to start a fresh run over an existing one (its checkpoint would be overwritten)."""
+    from .checkpoint import CHECKPOINT_NAME
+
+    if not resume and (out_dir / CHECKPOINT_NAME).exists():
+        raise CheckpointError(
+            f"{out_dir} already holds a training run; pass --resume {out_dir} to continue it or choose another --out"
+        )
+
+
+class MetricsLogger:
+    """Scalars to `metrics.csv` and TensorBoard (if installed), on the main process only."""
+
+    def __init__(self, run_dir: Path, columns: list[str], enabled: bool = True, start_step: int = 0):
+        self.enabled, self.columns = enabled, ["step", *columns]
+        self.path = run_dir / "metrics.csv"
+        self.writer: Any = None
+        if not enabled:
+            return
+        self._truncate_after(start_step)
+        if not self.path.exists():
+            with self.path.open("w", newline="") as f:
+                csv.writer(f).writerow(self.columns)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step or None)
+        except ImportError:
+            log.warning("tensorboard is not installed; metrics go to %s only", self.path)
+
+    def _truncate_after(self, step: int) -> None:
+        """Drop rows logged after the checkpoint a run resumes from: they will be logged again."""
+        if not self.path.exists():
+            return
+        with self.path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows or rows[0] != self.columns:
+            return
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        if len(kept) != len(rows):
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(kept)
+            atomic_write_text(self.path, buffer.getvalue())
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([step] + [_fmt(values.get(c)) for c in self.columns[1:]])
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+class RunningMeans:
+    """Averages of detached scalar tensors over a logging window; one host sync per window."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.start = time.perf_counter()
+        self.items = 0
+
+    def add(self, logs: dict[str, torch.Tensor], items: int = 0) -> None:
+        for key, value in logs.items():
+            value = value.detach().float()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            self.counts[key] = self.counts.get(key, 0) + 1
+        self.items += items
+
+    def means(self) -> dict[str, float]:
+        return {k: (v / self.counts[k]).item() for k, v in self.sums.items()}
+
+    def rate(self) -> float:
+        """Items per second since the window started."""
+        return self.items / max(time.perf_counter() - self.start, 1e-9)

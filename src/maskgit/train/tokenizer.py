@@ -1,0 +1,211 @@
+"""Stage-1 training: the VQGAN on a folder of images (L1 + LPIPS + codebook + PatchGAN)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..config import TokenizerTrainingConfig, config_from_dict, config_to_dict, read_config_file, save_config
+from ..data import ImageFolder, StepBatchSampler, random_flip
+from ..errors import CheckpointError
+from ..image_io import make_grid, save_image
+from ..io_utils import atomic_write_text
+from ..tokenizer import VQGAN, PatchDiscriminator, VQGANLoss
+from . import distributed
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from .common import (MetricsLogger, RunningMeans, adamw, autocast, check_run_dir, clip_gradients, learning_rate,
+                     reset_optimizer_rows, set_learning_rate, step_generator)
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KIND = "tokenizer"
+LOG_COLUMNS = ["train/loss_g", "train/l1", "train/lpips", "train/codebook", "train/gan_g", "train/disc_weight",
+               "train/loss_d", "train/logits_real", "train/logits_fake", "train/perplexity", "train/usage",
+               "train/reseeded", "train/lr", "train/images_per_s"]
+
+
+def load_run_config(run_dir: str | Path) -> tuple[TokenizerTrainingConfig, Optional[str]]:
+    """The config and data folder a run was started with (for `--resume`)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT_NAME).is_file():
+        raise CheckpointError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
+    config = config_from_dict(TokenizerTrainingConfig, read_config_file(run_dir / "config.yaml"), source=str(run_dir / "config.yaml"))
+    run_info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    return config, run_info.get("data_dir")
+
+
+def train_tokenizer(
+    config: TokenizerTrainingConfig,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    device: Optional[str | torch.device] = None,
+    stop_after: Optional[int] = None,
+    progress: bool = True,
+) -> Path:
+    """Train a VQGAN on every image under `data_dir`; write checkpoints, logs and samples to `out_dir`.
+
+    Args:
+        resume: continue from `out_dir/checkpoint.pt` exactly (same weights as an uninterrupted run).
+        stop_after: stop (with a checkpoint) once this global step is reached, e.g. to split a run.
+    Returns:
+        The folder of the exported tokenizer (`out_dir/tokenizer`).
+    """
+    ctx = distributed.setup(device)
+    try:
+        return _train(config, Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress)
+    finally:
+        distributed.cleanup()
+
+
+def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: distributed.DistributedContext,
+           resume: bool, stop_after: Optional[int], progress: bool) -> Path:
+    device, main = ctx.device, ctx.is_main
+    check_run_dir(out_dir, resume)
+    state = load_checkpoint(out_dir / CHECKPOINT_NAME, CHECKPOINT_KIND) if resume else None
+    if state is not None and state["config"]["model"] != config_to_dict(cfg.model):
+        raise CheckpointError(f"{out_dir}: the model config differs from the checkpoint's; resume with the run's config.yaml")
+
+    dataset = ImageFolder(data_dir, cfg.model.resolution, progress=main and progress)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
+        atomic_write_text(out_dir / "run.json", json.dumps({"data_dir": str(data_dir.resolve()), "world_size": ctx.world_size}) + "\n")
+        log.info("%d training images from %s", len(dataset), data_dir)
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = VQGAN(cfg.model).to(device)
+    disc = PatchDiscriminator(cfg.model.in_channels, cfg.disc_channels, cfg.disc_layers, cfg.model.norm_groups).to(device)
+    loss_fn = VQGANLoss(cfg).to(device)
+    opt_g = adamw(model, cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)
+    opt_d = adamw(disc, cfg.disc_learning_rate or cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)
+    start_step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        disc.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["optimizer_g"])
+        opt_d.load_state_dict(state["optimizer_d"])
+        start_step = state["step"]
+        restore_rng_state(state["rng"])
+    else:
+        torch.manual_seed(cfg.seed + ctx.rank)
+    model_ddp = distributed.wrap_ddp(model, ctx, sync_buffers=False)  # usage counts stay per rank
+    disc_ddp = distributed.wrap_ddp(disc, ctx)
+
+    end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, max(0, end_step - start_step),
+                               ctx.rank, ctx.world_size)
+    if dataset.images is not None:
+        batches = (dataset.batch(indices) for indices in sampler)
+    else:
+        batches = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda"))
+    fixed = dataset.batch(list(range(min(8, len(dataset))))).to(device)
+    metrics = MetricsLogger(out_dir, LOG_COLUMNS, enabled=main, start_step=start_step)
+    meter, window_hist = RunningMeans(), torch.zeros(cfg.model.codebook_size, device=device)
+    bar = tqdm(total=end_step, initial=start_step, desc="tokenizer", disable=not (main and progress), dynamic_ncols=True)
+
+    step = start_step
+    for step in range(start_step, end_step):
+        images = next(batches).to(device, non_blocking=True)
+        if cfg.flip:
+            images = random_flip(images, step_generator(cfg.seed, step, ctx.rank))
+        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, cfg.max_steps, cfg.lr_decay, cfg.min_lr_ratio)
+        set_learning_rate(opt_g, lr)
+        set_learning_rate(opt_d, lr * (cfg.disc_learning_rate or cfg.learning_rate) / cfg.learning_rate)
+        gan = loss_fn.gan_active(step)
+
+        # Generator step; the discriminator is frozen so only the generator gets gradients.
+        disc.requires_grad_(False)
+        with autocast(device):
+            out = model_ddp(images)
+            logits_fake = disc(out.reconstruction) if gan else None
+            loss_g, logs = loss_fn.generator_loss(images, out.reconstruction, out.codebook_loss, logits_fake,
+                                                  model.decoder.last_layer if gan else None)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        clip_gradients(model.parameters(), cfg.grad_clip)
+        opt_g.step()
+
+        if gan:
+            disc.requires_grad_(True)
+            with autocast(device):
+                logits = disc_ddp(torch.cat([images, out.reconstruction.detach()]))
+                logits_real, logits_fake = logits.chunk(2)
+                loss_d, logs_d = loss_fn.discriminator_loss(logits_real, logits_fake)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            clip_gradients(disc.parameters(), cfg.grad_clip)
+            opt_d.step()
+            logs.update(logs_d)
+
+        logs["perplexity"] = out.perplexity.detach()
+        window_hist += torch.bincount(out.token_ids.flatten(), minlength=cfg.model.codebook_size)
+        if cfg.reseed_every and (step + 1) % cfg.reseed_every == 0:
+            logs["reseeded"] = torch.tensor(float(_reseed_dead_codes(model, opt_g, out.latents, cfg, step, ctx)))
+        meter.add({f"train/{k}": v for k, v in logs.items()}, items=images.shape[0] * ctx.world_size)
+        bar.update(1)
+
+        done = step + 1
+        if done % cfg.log_every == 0 or done == end_step:
+            values = meter.means()
+            values.update({"train/usage": (window_hist > 0).float().mean().item(), "train/lr": lr,
+                           "train/images_per_s": meter.rate()})
+            metrics.log(done, values)
+            bar.set_postfix(loss=f"{values['train/loss_g']:.3f}", l1=f"{values['train/l1']:.3f}",
+                            usage=f"{values['train/usage']:.2f}", img_s=f"{values['train/images_per_s']:.0f}")
+            meter, window_hist = RunningMeans(), torch.zeros_like(window_hist)
+        if main and (done % cfg.sample_every == 0 or done == end_step):
+            _save_samples(model, fixed, out_dir / "samples" / f"step_{done:07d}.png", device)
+        if done % cfg.checkpoint_every == 0 or done == end_step:
+            _save(model, disc, opt_g, opt_d, cfg, done, data_dir, out_dir, ctx)
+    bar.close()
+    metrics.close()
+    if start_step >= end_step and main:
+        log.info("nothing to do: the run is already at step %d (max_steps %d)", start_step, end_step)
+    distributed.barrier()
+    return out_dir / "tokenizer"
+
+
+@torch.no_grad()
+def _reseed_dead_codes(model: VQGAN, optimizer: torch.optim.Optimizer, latents: torch.Tensor,
+                       cfg: TokenizerTrainingConfig, step: int, ctx: distributed.DistributedContext) -> int:
+    """Replace codes unused since the last re-seed by random encoder outputs of this batch (rank 0's)."""
+    quantizer = model.quantizer
+    counts = distributed.all_reduce_sum(quantizer.usage_counts.clone())
+    dead = counts < cfg.reseed_threshold
+    candidates = quantizer.prepare_latents(latents.detach())
+    index = quantizer.reseed(dead, candidates, step_generator(cfg.seed, step, 0, stream=1))
+    distributed.broadcast(quantizer.codebook.weight.data)
+    reset_optimizer_rows(optimizer, quantizer.codebook.weight, index)
+    return int(index.numel())
+
+
+@torch.no_grad()
+def _save_samples(model: VQGAN, images: torch.Tensor, path: Path, device: torch.device) -> None:
+    was_training = model.training
+    model.eval()
+    with autocast(device):
+        reconstruction = model(images).reconstruction.float().clamp(-1, 1)
+    model.train(was_training)
+    save_image(make_grid([images, reconstruction]), path)
+
+
+def _save(model: VQGAN, disc: PatchDiscriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+          cfg: TokenizerTrainingConfig, step: int, data_dir: Path, out_dir: Path, ctx: distributed.DistributedContext) -> None:
+    if ctx.is_main:
+        state = {
+            "kind": CHECKPOINT_KIND, "version": 1, "step": step, "config": config_to_dict(cfg),
+            "data_dir": str(data_dir), "world_size": ctx.world_size,
+            "model": model.state_dict(), "discriminator": disc.state_dict(),
+            "optimizer_g": opt_g.state_dict(), "optimizer_d": opt_d.state_dict(), "rng": rng_state(),
+        }
+        save_checkpoint(state, out_dir / CHECKPOINT_NAME)
+        model.save_pretrained(out_dir / "tokenizer")
+    distributed.barrier()

@@ -1,0 +1,67 @@
+"""Shared fixtures: the ../shared folder (skip with a reason where it is absent) and tiny configs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from maskgit.config import TokenizerConfig, TokenizerTrainingConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MASKGIT_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not (SHARED / "README.md").is_file():
+        pytest.skip(f"{SHARED} is absent (data and weights for these tests live there)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def weights_dir(shared: Path) -> Path:
+    return shared / "weights"
+
+
+@pytest.fixture(autouse=True)
+def _weights_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point LPIPS at ../shared/weights when present, so no test downloads anything."""
+    if (SHARED / "weights").is_dir() and "MASKGIT_WEIGHTS_DIR" not in os.environ:
+        monkeypatch.setenv("MASKGIT_WEIGHTS_DIR", str(SHARED / "weights"))
+
+
+@pytest.fixture
+def cat_images(shared: Path, tmp_path: Path) -> Path:
+    """A folder with 8 real 64x64 cat faces."""
+    source = sorted((shared / "data" / "catface64" / "train").glob("*.jpg"))[:8]
+    folder = tmp_path / "cats"
+    folder.mkdir()
+    for path in source:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def micro_tokenizer_config(**overrides) -> TokenizerTrainingConfig:
+    """Smallest useful tokenizer training config: 32x32 images -> 8x8 tokens, seconds on CPU."""
+    model = TokenizerConfig(resolution=32, base_channels=8, channel_multipliers=(1, 2, 2), num_res_blocks=1,
+                            norm_groups=4, codebook_size=32, codebook_dim=8)
+    values = dict(model=model, batch_size=4, max_steps=6, learning_rate=1e-3, warmup_steps=2,
+                  perceptual_weight=0.0, disc_start=2, disc_channels=8, disc_layers=1, reseed_every=2,
+                  log_every=2, sample_every=3, checkpoint_every=3, num_workers=0, seed=3)
+    values.update(overrides)
+    return TokenizerTrainingConfig(**values)
+
+
+def write_random_images(folder: Path, count: int, size: int = 32, seed: int = 0) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        array = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(array).save(folder / f"img_{i:03d}.png")
+    return folder
