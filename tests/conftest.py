@@ -65,3 +65,27 @@ def write_random_images(folder: Path, count: int, size: int = 32, seed: int = 0)
         array = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
         Image.fromarray(array).save(folder / f"img_{i:03d}.png")
     return folder
+
+
+def micro_transformer_config(**overrides):
+    """A transformer config that trains in seconds on the 8x8 token grids of `micro_tokenizer_config`."""
+    from maskgit.config import TransformerConfig, TransformerTrainingConfig
+
+    model = TransformerConfig(codebook_size=32, num_tokens=64, dim=32, num_layers=2, num_heads=4, mlp_dim=64,
+                              dropout=0.1, attention_dropout=0.1)
+    values = dict(model=model, batch_size=4, max_steps=6, learning_rate=1e-3, warmup_steps=2, weight_decay=0.01,
+                  inpaint_mask_prob=0.5, inpaint_mask_bank=16, ema_decay=0.9, val_fraction=0.25, val_every=3,
+                  log_every=2, checkpoint_every=3, seed=5)
+    values.update(overrides)
+    return TransformerTrainingConfig(**values)
+
+
+@pytest.fixture
+def micro_tokenizer(tmp_path: Path) -> Path:
+    """A randomly initialised micro tokenizer saved as a folder (tokens are still deterministic)."""
+    import torch
+
+    from maskgit.tokenizer import VQGAN
+
+    torch.manual_seed(0)
+    return VQGAN(micro_tokenizer_config().model).save_pretrained(tmp_path / "tokenizer")

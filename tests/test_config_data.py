@@ -74,8 +74,12 @@ def test_learning_rate_schedule():
     assert all(a >= b for a, b in zip(values, values[1:]))
 
 
-@pytest.mark.parametrize("name", ["catface64", "tiny"])
-def test_shipped_yaml_configs_equal_the_presets(name):
+@pytest.mark.parametrize("stage,name", [("tokenizer", "catface64"), ("tokenizer", "tiny"), ("transformer", "lab"),
+                                        ("transformer", "catface64"), ("transformer", "tiny")])
+def test_shipped_yaml_configs_equal_the_presets(stage, name):
     from conftest import REPO
 
-    assert load_tokenizer_training_config(REPO / "configs" / "tokenizer" / f"{name}.yaml") == load_tokenizer_training_config(name)
+    from maskgit.config import load_transformer_training_config
+
+    load = load_tokenizer_training_config if stage == "tokenizer" else load_transformer_training_config
+    assert load(REPO / "configs" / stage / f"{name}.yaml") == load(name)

@@ -135,9 +135,115 @@ def _add_lpips(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_lpips, quiet=False)
 
 
+# --- make-cases --------------------------------------------------------------------------------
+
+
+def _make_cases(args: argparse.Namespace) -> None:
+    from .cases import make_cases
+
+    out = make_cases(args.data, args.masks, args.seed, args.out, resolution=args.resolution, limit=args.limit,
+                     progress=not args.quiet)
+    log.info("cases written to %s", out)
+
+
+def _add_make_cases(sub: argparse._SubParsersAction) -> None:
+    from .masks import MASK_KINDS, describe
+
+    p = sub.add_parser("make-cases", help="mask a folder of images into inpainting cases (the lab's layout)",
+                       description=f"Mask kinds and hole fractions: {describe()}; mixed: one of brush/thin/medium/thick/box.")
+    p.add_argument("--data", required=True, help="folder of images (resized and centre-cropped)")
+    p.add_argument("--masks", default="brush", choices=MASK_KINDS, help="mask kind (default: brush, like the lab's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="cases folder: masked_image/, mask64/, gt/, index.txt")
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--limit", type=int, help="at most this many cases")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_make_cases)
+
+
+# --- encode ------------------------------------------------------------------------------------
+
+
+def _encode(args: argparse.Namespace) -> None:
+    from .data import encode_folder
+    from .tokenizer import VQGAN
+    from .tokenizer.vqgan import resolve_tokenizer_dir
+    from .train.distributed import pick_device
+
+    tokenizer = VQGAN.from_pretrained(args.tokenizer, device=pick_device(args.device))
+    out = encode_folder(tokenizer, resolve_tokenizer_dir(args.tokenizer), args.data, args.out,
+                        batch_size=args.batch_size, flips=not args.no_flip, progress=not args.quiet)
+    log.info("token cache written to %s", out)
+
+
+def _add_encode(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("encode", help="cache the token grids of a folder of images (with flips)")
+    p.add_argument("--tokenizer", required=True, help="tokenizer folder or tokenizer training run")
+    p.add_argument("--data", required=True, help="folder of images")
+    p.add_argument("--out", required=True, help="token cache folder (tokens.safetensors + tokens.json)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--no-flip", action="store_true", help="do not add horizontally flipped copies")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_encode)
+
+
+# --- train -------------------------------------------------------------------------------------
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .config import load_transformer_training_config
+    from .train.transformer import load_run_config, train_transformer
+
+    if args.resume:
+        config, info = load_run_config(args.resume)
+        out = Path(args.resume)
+        tokenizer, tokens = args.tokenizer or info.get("tokenizer"), args.tokens or info.get("tokens")
+        if args.out and Path(args.out) != out:
+            raise MaskgitError("--out and --resume name different folders; --resume continues the run in its own folder")
+    else:
+        if not (args.tokenizer and args.tokens and args.out):
+            raise MaskgitError("train needs --tokenizer RUN, --tokens TOKENS_OR_DATA and --out RUN_DIR (or --resume RUN_DIR)")
+        config, out, tokenizer, tokens = load_transformer_training_config(args.config), Path(args.out), args.tokenizer, args.tokens
+    for name in ("max_steps", "batch_size", "accum"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    if args.compile:
+        config.compile = True
+    if args.seed is not None:
+        if args.resume:
+            raise MaskgitError("--seed cannot change on --resume")
+        config.seed = args.seed
+    config.__post_init__()
+    run = train_transformer(config, tokenizer, tokens, out, resume=bool(args.resume), device=args.device,
+                            stop_after=args.stop_after, progress=not args.quiet)
+    log.info("MaskGIT model saved to %s (load it with MaskGIT.from_pretrained)", run)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the bidirectional transformer on token grids",
+                       description="Train the transformer with a frozen tokenizer on a token cache or an image folder.")
+    p.add_argument("--tokenizer", help="tokenizer folder or tokenizer training run")
+    p.add_argument("--tokens", help="token cache from `maskgit encode`, or a folder of images (encoded first)")
+    p.add_argument("--config", default="catface64", help="preset (lab, catface64, tiny) or a YAML/JSON file")
+    p.add_argument("--out", help="run folder; it becomes a MaskGIT model folder")
+    p.add_argument("--max-steps", type=int, help="optimizer steps (overrides the config)")
+    p.add_argument("--batch-size", type=int, help="images per micro-step and process (overrides the config)")
+    p.add_argument("--accum", type=int, help="gradient accumulation micro-steps (overrides the config)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the transformer (CUDA)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the config)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
+    p.add_argument("--stop-after", type=int, metavar="STEP", help="stop with a checkpoint at this step")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_train)
+
+
 # --- entry point -------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_train_tokenizer, _add_reconstruct, _add_lpips]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -132,6 +132,149 @@ TOKENIZER_PRESETS: dict[str, Callable[[], TokenizerTrainingConfig]] = {
 }
 
 
+@dataclass
+class TransformerConfig:
+    """Architecture of the bidirectional transformer over token grids."""
+
+    codebook_size: int = 1024  # K: must equal the tokenizer's
+    num_tokens: int = 256  # N = h * w: must equal the tokenizer's grid
+    dim: int = 384
+    num_layers: int = 8
+    num_heads: int = 8
+    mlp_dim: int = 1536
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    norm_first: bool = True  # pre-norm blocks; False: post-norm as in the lab
+    fused_attention: bool = True  # scaled_dot_product_attention; False: the explicit math path
+
+    def __post_init__(self) -> None:
+        if self.dim % self.num_heads:
+            raise ConfigError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
+        for name in ("codebook_size", "num_tokens", "dim", "num_layers", "num_heads", "mlp_dim"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def mask_token_id(self) -> int:
+        """The extra embedding id that marks an unknown token."""
+        return self.codebook_size
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.num_heads
+
+
+@dataclass
+class TransformerTrainingConfig:
+    """Everything `train` needs besides the tokenizer and the tokens."""
+
+    model: TransformerConfig = field(default_factory=TransformerConfig)
+    batch_size: int = 64  # per process and micro-step
+    accum: int = 1  # gradient accumulation micro-steps per optimizer step
+    max_steps: int = 20_000  # optimizer steps
+    learning_rate: float = 4e-4
+    adam_betas: tuple[float, float] = (0.9, 0.96)
+    weight_decay: float = 0.045
+    warmup_steps: int = 1_000
+    lr_decay: str = "cosine"  # "constant" or "cosine" (to min_lr_ratio at max_steps)
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0  # 0 disables
+    label_smoothing: float = 0.1
+    loss_on_all_tokens: bool = False  # True: the lab's cross-entropy over every position
+    mask_schedule: str = "cosine"  # γ used to draw how many tokens to mask
+    inpaint_mask_prob: float = 0.5  # share of images masked inside an inpainting-shaped hole
+    inpaint_mask_kind: str = "mixed"  # pixel-mask kind projected to the token grid (see masks.py)
+    inpaint_mask_bank: int = 4_096  # distinct inpainting masks generated once per run
+    ema_decay: float = 0.999  # 0 disables; the exported model uses the EMA weights
+    compile: bool = False  # torch.compile on CUDA
+    val_fraction: float = 0.02  # images held out for validation
+    val_every: int = 500
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 1_000
+
+    def __post_init__(self) -> None:
+        from .masks import MASK_KINDS
+        from .schedules import MASK_SCHEDULES
+
+        if self.lr_decay not in ("constant", "cosine"):
+            raise ConfigError(f"lr_decay must be 'constant' or 'cosine', got {self.lr_decay!r}")
+        if self.mask_schedule not in MASK_SCHEDULES:
+            raise ConfigError(f"mask_schedule must be one of {', '.join(MASK_SCHEDULES)}, got {self.mask_schedule!r}")
+        if self.inpaint_mask_kind not in MASK_KINDS:
+            raise ConfigError(f"inpaint_mask_kind must be one of {', '.join(MASK_KINDS)}, got {self.inpaint_mask_kind!r}")
+        if not 0 <= self.inpaint_mask_prob <= 1 or not 0 <= self.val_fraction < 1 or not 0 <= self.ema_decay < 1:
+            raise ConfigError("inpaint_mask_prob must be in [0, 1], val_fraction and ema_decay in [0, 1)")
+        for name in ("batch_size", "accum", "max_steps", "log_every", "checkpoint_every", "val_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        self.adam_betas = tuple(float(b) for b in self.adam_betas)
+
+
+@dataclass
+class SamplingConfig:
+    """Defaults of iterative decoding; `MaskGIT.inpaint` keyword arguments override them per call."""
+
+    steps: int = 12  # T
+    sweet_spot: Optional[int] = None  # stop after this many steps and fill the rest at once
+    schedule: str = "cosine"
+    choice_temperature: float = 4.5  # Gumbel noise on confidences, annealed to 0 over the steps
+    confidence: str = "prob"  # "prob" or "logprob"
+    sample: bool = False  # False: most likely token; True: sample with temperature / top_k
+    temperature: float = 1.0
+    top_k: Optional[int] = None
+    dilate: int = 0  # extra ring of unknown tokens around the hole
+    min_overlap: float = 0.0  # a token is unknown when more than this share of its patch is hole
+    composite: bool = True  # paste known pixels back exactly
+    feather: int = 0  # pixels of soft blend at the hole border (0: hard, bit-exact outside the hole)
+
+    def __post_init__(self) -> None:
+        from .schedules import MASK_SCHEDULES
+
+        if self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.sweet_spot is not None and not 1 <= self.sweet_spot <= self.steps:
+            raise ConfigError(f"sweet_spot must be in 1..steps ({self.steps}), got {self.sweet_spot}")
+        if self.schedule not in MASK_SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(MASK_SCHEDULES)}, got {self.schedule!r}")
+        if self.confidence not in ("prob", "logprob"):
+            raise ConfigError(f"confidence must be 'prob' or 'logprob', got {self.confidence!r}")
+        if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):
+            raise ConfigError("temperature must be > 0 and top_k >= 1")
+        if self.dilate < 0 or self.feather < 0 or not 0 <= self.min_overlap < 1:
+            raise ConfigError("dilate and feather must be >= 0, min_overlap in [0, 1)")
+
+
+def _transformer_lab() -> TransformerTrainingConfig:
+    return TransformerTrainingConfig(
+        model=TransformerConfig(dim=768, num_layers=15, num_heads=16, mlp_dim=1536, norm_first=False),
+        batch_size=64,
+    )
+
+
+def _transformer_catface64() -> TransformerTrainingConfig:
+    return TransformerTrainingConfig(
+        model=TransformerConfig(dim=384, num_layers=8, num_heads=8, mlp_dim=1536),
+        batch_size=128, max_steps=20_000, learning_rate=4e-4, warmup_steps=1_000,
+    )
+
+
+def _transformer_tiny() -> TransformerTrainingConfig:
+    return TransformerTrainingConfig(
+        model=TransformerConfig(codebook_size=64, num_tokens=256, dim=32, num_layers=2, num_heads=2, mlp_dim=64,
+                                dropout=0.0, attention_dropout=0.0),
+        batch_size=16, max_steps=300, learning_rate=2e-3, weight_decay=0.01, warmup_steps=10,
+        inpaint_mask_bank=256, ema_decay=0.99, val_every=100, log_every=10, checkpoint_every=100,
+    )
+
+
+TRANSFORMER_PRESETS: dict[str, Callable[[], TransformerTrainingConfig]] = {
+    "lab": _transformer_lab,
+    "catface64": _transformer_catface64,
+    "tiny": _transformer_tiny,
+}
+
+
 # --- (de)serialisation -------------------------------------------------------------------------
 
 
@@ -201,6 +344,11 @@ def load_tokenizer_training_config(name_or_path: str | Path) -> TokenizerTrainin
     A file may start from a preset with a `base: NAME` key and override any field.
     """
     return _load_named_or_file(name_or_path, TokenizerTrainingConfig, TOKENIZER_PRESETS)
+
+
+def load_transformer_training_config(name_or_path: str | Path) -> TransformerTrainingConfig:
+    """A preset by name (`lab`, `catface64`, `tiny`) or a YAML/JSON file (optionally `base: NAME`)."""
+    return _load_named_or_file(name_or_path, TransformerTrainingConfig, TRANSFORMER_PRESETS)
 
 
 def _load_named_or_file(name_or_path: str | Path, cls: type[T], presets: dict[str, Callable[[], T]]) -> T:

@@ -117,3 +117,98 @@ def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     flip = torch.rand(images.shape[0], generator=generator) < 0.5
     flip = flip.to(images.device)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+# --- token caches ------------------------------------------------------------------------------
+
+TOKENS_NAME = "tokens.safetensors"
+TOKENS_META = "tokens.json"
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """sha256 of a file's bytes (identifies the tokenizer a token cache was made with)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@torch.no_grad()
+def encode_folder(tokenizer, tokenizer_dir: str | Path, data_dir: str | Path, out_dir: str | Path, *,
+                  batch_size: int = 128, flips: bool = True, progress: bool = True) -> Path:
+    """Encode every image under `data_dir` once (and its mirror image if `flips`) into a token cache.
+
+    Writes `tokens.safetensors` ("token_ids": (num_images, views, h*w), views = original[, flipped])
+    and `tokens.json` (sizes, file names, the tokenizer's fingerprint) into `out_dir`.
+    """
+    import json
+
+    from safetensors.torch import save_file
+
+    from .io_utils import atomic_path, atomic_write_text
+    from .serialization import WEIGHTS_NAME
+
+    device = next(tokenizer.parameters()).device
+    dataset = ImageFolder(data_dir, tokenizer.config.resolution, progress=progress)
+    views = [False, True] if flips else [False]
+    dtype = torch.int16 if tokenizer.config.codebook_size <= 32767 else torch.int32
+    chunks = []
+    for start in tqdm(range(0, len(dataset), batch_size), desc="encode", disable=not progress):
+        images = dataset.batch(list(range(start, min(start + batch_size, len(dataset))))).to(device)
+        per_view = [tokenizer.encode(images.flip(-1) if flip else images).flatten(1) for flip in views]  # each (B, N)
+        chunks.append(torch.stack(per_view, dim=1).to("cpu", dtype))  # (B, V, N)
+    token_ids = torch.cat(chunks)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / TOKENS_NAME) as tmp:
+        save_file({"token_ids": token_ids.contiguous()}, str(tmp))
+    meta = {
+        "num_images": len(dataset), "views": ["original", "hflip"][: len(views)],
+        "token_grid": tokenizer.config.token_grid, "codebook_size": tokenizer.config.codebook_size,
+        "data_dir": str(Path(data_dir).resolve()), "files": [str(dataset.relative_name(i)) for i in range(len(dataset))],
+        "tokenizer_fingerprint": file_fingerprint(Path(tokenizer_dir) / WEIGHTS_NAME),
+    }
+    atomic_write_text(out_dir / TOKENS_META, json.dumps(meta, indent=1) + "\n")
+    return out_dir
+
+
+def is_token_cache(path: str | Path) -> bool:
+    return (Path(path) / TOKENS_NAME).is_file() and (Path(path) / TOKENS_META).is_file()
+
+
+class TokenDataset:
+    """A token cache in memory: `token_ids` (num_images, views, N) long, plus its metadata."""
+
+    def __init__(self, path: str | Path):
+        import json
+
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        self.path = Path(path)
+        if not is_token_cache(self.path):
+            raise DataError(f"{self.path} is not a token cache (no {TOKENS_NAME} + {TOKENS_META}); make one with `maskgit encode`")
+        try:
+            self.meta = json.loads((self.path / TOKENS_META).read_text())
+            self.token_ids = load_file(str(self.path / TOKENS_NAME))["token_ids"].long()
+        except (SafetensorError, OSError, ValueError, KeyError) as exc:
+            raise DataError(f"cannot read token cache {self.path}: {exc}".splitlines()[0]) from None
+        if self.token_ids.ndim != 3 or self.token_ids.shape[0] != self.meta["num_images"]:
+            raise DataError(f"token cache {self.path} is inconsistent with its {TOKENS_META}")
+
+    def __len__(self) -> int:
+        return self.token_ids.shape[0]
+
+    @property
+    def num_views(self) -> int:
+        return self.token_ids.shape[1]
+
+    def split(self, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train, val) image indices; the held-out images are a seeded random subset."""
+        count = len(self)
+        num_val = int(round(count * val_fraction)) if count > 1 else 0
+        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed + 7919))
+        return order[num_val:].sort().values, order[:num_val].sort().values

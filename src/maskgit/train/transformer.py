@@ -1,0 +1,236 @@
+"""Stage-2 training: the bidirectional transformer on cached token grids, with a frozen tokenizer."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import (SamplingConfig, TransformerTrainingConfig, config_from_dict, config_to_dict, read_config_file,
+                      save_config)
+from ..data import StepBatchSampler, TokenDataset, encode_folder, file_fingerprint, is_token_cache
+from ..errors import CheckpointError, DataError
+from ..io_utils import atomic_write_text
+from ..masks import token_mask_bank, training_token_mask
+from ..pipeline import MaskGIT
+from ..serialization import WEIGHTS_NAME
+from ..tokenizer import VQGAN
+from ..tokenizer.vqgan import resolve_tokenizer_dir
+from ..transformer import BidirectionalTransformer, masked_token_loss
+from . import distributed
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from .common import (MetricsLogger, RunningMeans, adamw, autocast, check_run_dir, clip_gradients, learning_rate,
+                     set_learning_rate, step_generator)
+from .ema import EMA
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KIND = "transformer"
+LOG_COLUMNS = ["train/loss", "train/accuracy", "val/loss", "val/accuracy", "train/lr", "train/grad_norm",
+               "train/images_per_s", "train/tokens_per_s"]
+
+
+def load_run_config(run_dir: str | Path) -> tuple[TransformerTrainingConfig, dict]:
+    """The config and inputs (tokenizer, tokens) a run was started with, for `--resume`."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT_NAME).is_file():
+        raise CheckpointError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
+    config = config_from_dict(TransformerTrainingConfig, read_config_file(run_dir / "config.yaml"),
+                              source=str(run_dir / "config.yaml"))
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    return config, info
+
+
+def prepare_tokens(tokenizer_path: str | Path, tokens: str | Path, out_dir: Path, device: torch.device,
+                   ctx: distributed.DistributedContext, progress: bool) -> Path:
+    """A token cache made with this tokenizer: `tokens` itself, or an image folder encoded into `out_dir/tokens`."""
+    tokens = Path(tokens)
+    if is_token_cache(tokens):
+        return tokens
+    cache = out_dir / "tokens"
+    if ctx.is_main and not is_token_cache(cache):
+        tokenizer = VQGAN.from_pretrained(tokenizer_path, device=device)
+        log.info("encoding the images under %s into %s", tokens, cache)
+        encode_folder(tokenizer, resolve_tokenizer_dir(tokenizer_path), tokens, cache, progress=progress)
+    distributed.barrier()
+    return cache
+
+
+def train_transformer(
+    config: TransformerTrainingConfig,
+    tokenizer_path: str | Path,
+    tokens: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    device: Optional[str | torch.device] = None,
+    stop_after: Optional[int] = None,
+    progress: bool = True,
+) -> Path:
+    """Train the transformer on a token cache (or an image folder, encoded first) with a frozen tokenizer.
+
+    The run folder ends up a MaskGIT model folder (`tokenizer/`, `transformer/` with the EMA
+    weights, `sampling.json`) beside `checkpoint.pt`, `config.yaml`, `metrics.csv`, `tensorboard/`.
+    Returns the run folder.
+    """
+    ctx = distributed.setup(device)
+    try:
+        return _train(config, Path(tokenizer_path), Path(tokens), Path(out_dir), ctx, resume, stop_after, progress)
+    finally:
+        distributed.cleanup()
+
+
+def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Path, out_dir: Path,
+           ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool) -> Path:
+    device, main = ctx.device, ctx.is_main
+    check_run_dir(out_dir, resume)
+    state = load_checkpoint(out_dir / CHECKPOINT_NAME, CHECKPOINT_KIND) if resume else None
+    tokenizer_dir = resolve_tokenizer_dir(tokenizer_path)
+    tokenizer = VQGAN.from_pretrained(tokenizer_dir)
+    cfg.model.codebook_size, cfg.model.num_tokens = tokenizer.config.codebook_size, tokenizer.config.num_tokens
+    if state is not None and state["config"]["model"] != config_to_dict(cfg.model):
+        raise CheckpointError(f"{out_dir}: the model config differs from the checkpoint's; resume with the run's config.yaml")
+
+    cache = prepare_tokens(tokenizer_dir, tokens_path, out_dir, device, ctx, progress)
+    dataset = TokenDataset(cache)
+    if dataset.meta.get("tokenizer_fingerprint") != file_fingerprint(tokenizer_dir / WEIGHTS_NAME):
+        raise DataError(f"token cache {cache} was made with another tokenizer than {tokenizer_dir}; re-run `maskgit encode`")
+    train_index, val_index = dataset.split(cfg.val_fraction, cfg.seed)
+    if len(train_index) == 0:
+        raise DataError(f"token cache {cache} leaves no training images after holding out {cfg.val_fraction:.0%}")
+    all_tokens = dataset.token_ids.to(device)  # (images, views, N)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
+        info = {"tokenizer": str(tokenizer_dir.resolve()), "tokens": str(cache.resolve()), "world_size": ctx.world_size}
+        atomic_write_text(out_dir / "run.json", json.dumps(info) + "\n")
+        log.info("%d training and %d validation images (%d views each) from %s",
+                 len(train_index), len(val_index), dataset.num_views, cache)
+
+    bank = None
+    if cfg.inpaint_mask_prob > 0:
+        t = tokenizer.config
+        bank = token_mask_bank(cfg.inpaint_mask_kind, cfg.inpaint_mask_bank, t.resolution, t.token_grid, cfg.seed)
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = BidirectionalTransformer(cfg.model).to(device)
+    optimizer = adamw(model, cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    start_step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        start_step = state["step"]
+        restore_rng_state(state["rng"])
+    else:
+        torch.manual_seed(cfg.seed + ctx.rank)
+    forward = distributed.wrap_ddp(model, ctx)
+    if cfg.compile and device.type == "cuda":
+        forward = torch.compile(forward)
+
+    end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
+    micro_steps = max(0, end_step - start_step) * cfg.accum
+    sampler = iter(StepBatchSampler(len(train_index), cfg.batch_size, cfg.seed, start_step * cfg.accum, micro_steps,
+                                    ctx.rank, ctx.world_size))
+    metrics = MetricsLogger(out_dir, LOG_COLUMNS, enabled=main, start_step=start_step)
+    meter = RunningMeans()
+    bar = tqdm(total=end_step, initial=start_step, desc="transformer", disable=not (main and progress), dynamic_ncols=True)
+    mask_id, num_tokens = cfg.model.mask_token_id, cfg.model.num_tokens
+    model.train()
+    for step in range(start_step, end_step):
+        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, cfg.max_steps, cfg.lr_decay, cfg.min_lr_ratio)
+        set_learning_rate(optimizer, lr)
+        for micro in range(cfg.accum):
+            global_micro = step * cfg.accum + micro
+            generator = step_generator(cfg.seed, global_micro, ctx.rank)
+            rows = train_index[torch.tensor(next(sampler))]
+            views = torch.randint(dataset.num_views, (len(rows),), generator=generator)
+            targets = all_tokens[rows.to(device), views.to(device)]  # (B, N)
+            unknown = training_token_mask(len(rows), num_tokens, cfg.mask_schedule, generator, bank,
+                                          cfg.inpaint_mask_prob).to(device)
+            inputs = targets.masked_fill(unknown, mask_id)
+            last = micro == cfg.accum - 1
+            sync = contextlib.nullcontext() if last or not ctx.enabled else forward.no_sync()
+            with sync:
+                with autocast(device):
+                    logits = forward(inputs)
+                loss, accuracy = masked_token_loss(logits, targets, unknown, cfg.label_smoothing, cfg.loss_on_all_tokens)
+                (loss / cfg.accum).backward()
+            meter.add({"train/loss": loss.detach(), "train/accuracy": accuracy}, items=len(rows) * ctx.world_size)
+        grad_norm = clip_gradients(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update(model)
+        if grad_norm is not None:
+            meter.add({"train/grad_norm": grad_norm})
+        bar.update(1)
+
+        done = step + 1
+        values: dict[str, float] = {}
+        if main and (done % cfg.val_every == 0 or done == end_step) and len(val_index):
+            values.update(evaluate(ema.shadow if ema is not None else model, all_tokens[val_index.to(device), 0],
+                                   cfg, bank, device))
+        if done % cfg.log_every == 0 or done == end_step:
+            values.update(meter.means())
+            rate = meter.rate()
+            values.update({"train/lr": lr, "train/images_per_s": rate, "train/tokens_per_s": rate * num_tokens})
+            meter = RunningMeans()
+        if values:
+            metrics.log(done, values)
+            if "train/loss" in values:
+                bar.set_postfix(loss=f"{values['train/loss']:.3f}", acc=f"{values['train/accuracy']:.3f}",
+                                tok_s=f"{values['train/tokens_per_s']:.0f}")
+        if done % cfg.checkpoint_every == 0 or done == end_step:
+            _save(model, ema, optimizer, tokenizer, cfg, done, out_dir, ctx)
+    bar.close()
+    metrics.close()
+    distributed.barrier()
+    return out_dir
+
+
+@torch.no_grad()
+def evaluate(model: BidirectionalTransformer, tokens: torch.Tensor, cfg: TransformerTrainingConfig,
+             bank: Optional[torch.Tensor], device: torch.device, batch_size: int = 256) -> dict[str, float]:
+    """Loss and masked-token accuracy on held-out token grids (N tokens each), with fixed masks."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator().manual_seed(cfg.seed + 104_729)
+    total_loss, total_correct, total_masked = 0.0, 0.0, 0
+    for start in range(0, tokens.shape[0], batch_size):
+        targets = tokens[start : start + batch_size]
+        unknown = training_token_mask(targets.shape[0], targets.shape[1], cfg.mask_schedule, generator, bank,
+                                      cfg.inpaint_mask_prob).to(device)
+        with autocast(device):
+            logits = model(targets.masked_fill(unknown, cfg.model.mask_token_id))
+        loss, accuracy = masked_token_loss(logits, targets, unknown, cfg.label_smoothing, cfg.loss_on_all_tokens)
+        count = int(unknown.sum())
+        total_loss += loss.item() * count
+        total_correct += accuracy.item() * count
+        total_masked += count
+    model.train(was_training)
+    return {"val/loss": total_loss / max(1, total_masked), "val/accuracy": total_correct / max(1, total_masked)}
+
+
+def _save(model: BidirectionalTransformer, ema: Optional[EMA], optimizer: torch.optim.Optimizer, tokenizer: VQGAN,
+          cfg: TransformerTrainingConfig, step: int, out_dir: Path, ctx: distributed.DistributedContext) -> None:
+    if ctx.is_main:
+        state = {
+            "kind": CHECKPOINT_KIND, "version": 1, "step": step, "config": config_to_dict(cfg),
+            "world_size": ctx.world_size, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None, "rng": rng_state(), "saved_at": time.time(),
+        }
+        save_checkpoint(state, out_dir / CHECKPOINT_NAME)
+        with torch.random.fork_rng(devices=[]):  # building a module draws init weights; keep resume exact
+            exported = BidirectionalTransformer(cfg.model)
+        exported.load_state_dict((ema.shadow if ema is not None else model).state_dict())
+        MaskGIT(tokenizer, exported, SamplingConfig()).save_pretrained(out_dir)
+    distributed.barrier()

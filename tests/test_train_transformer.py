@@ -1,0 +1,167 @@
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from maskgit.cli import main
+from maskgit.config import config_to_dict
+from maskgit.data import TokenDataset, encode_folder
+from maskgit.errors import CheckpointError, DataError
+from maskgit.pipeline import MaskGIT
+from maskgit.tokenizer import VQGAN
+from maskgit.train.transformer import train_transformer
+from maskgit.transformer import BidirectionalTransformer
+
+from conftest import REPO, micro_transformer_config, write_random_images
+
+
+def _cache(tokenizer_dir, data, out):
+    return encode_folder(VQGAN.from_pretrained(tokenizer_dir), tokenizer_dir, data, out, progress=False)
+
+
+def test_encode_caches_original_and_flipped_tokens(micro_tokenizer, tmp_path):
+    data = write_random_images(tmp_path / "data", 5)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    tokens = TokenDataset(cache)
+    assert tokens.token_ids.shape == (5, 2, 64) and tokens.meta["views"] == ["original", "hflip"]
+    tokenizer = VQGAN.from_pretrained(micro_tokenizer)
+    from maskgit.data import ImageFolder
+
+    images = ImageFolder(data, 32).batch(list(range(5)))
+    assert torch.equal(tokens.token_ids[:, 0], tokenizer.encode(images).flatten(1))
+    assert torch.equal(tokens.token_ids[:, 1], tokenizer.encode(images.flip(-1)).flatten(1))
+    train, val = tokens.split(0.4, seed=0)
+    assert len(train) == 3 and len(val) == 2 and not set(train.tolist()) & set(val.tolist())
+
+
+def test_encode_cli_and_bad_cache(micro_tokenizer, tmp_path, capsys):
+    data = write_random_images(tmp_path / "data", 3)
+    assert main(["encode", "--tokenizer", str(micro_tokenizer), "--data", str(data), "--out", str(tmp_path / "tok"),
+                 "--no-flip", "-q"]) == 0
+    assert TokenDataset(tmp_path / "tok").num_views == 1
+    with pytest.raises(DataError, match="not a token cache"):
+        TokenDataset(tmp_path / "data")
+
+
+@pytest.mark.slow
+def test_tiny_transformer_overfits_the_tokens_of_16_cat_images(shared, micro_tokenizer, tmp_path):
+    import shutil
+
+    cats = tmp_path / "cats"
+    cats.mkdir()
+    for path in sorted((shared / "data" / "catface64" / "train").glob("*.jpg"))[:16]:
+        shutil.copy(path, cats / path.name)
+    cache = _cache(micro_tokenizer, cats, tmp_path / "tokens")
+    cfg = micro_transformer_config(batch_size=32, max_steps=1500, learning_rate=3e-3, weight_decay=0.0,
+                                   warmup_steps=20, lr_decay="constant", label_smoothing=0.0, val_fraction=0.0,
+                                   inpaint_mask_prob=0.0, ema_decay=0.0, log_every=100, checkpoint_every=10_000)
+    cfg.model.dropout = cfg.model.attention_dropout = 0.0
+    cfg.model.dim, cfg.model.mlp_dim = 64, 128
+    run = train_transformer(cfg, micro_tokenizer, cache, tmp_path / "run", device="cpu", progress=False)
+    model = BidirectionalTransformer.from_pretrained(run / "transformer")
+    tokens = TokenDataset(cache).token_ids[:, 0]  # (16, 64)
+    unknown = torch.rand(tokens.shape, generator=torch.Generator().manual_seed(1)) < 0.5
+    with torch.no_grad():
+        predicted = model(tokens.masked_fill(unknown, cfg.model.mask_token_id)).argmax(-1)
+    accuracy = (predicted[unknown] == tokens[unknown]).float().mean().item()
+    assert accuracy > 0.9, accuracy
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert float(rows[-1]["train/loss"]) < 0.5 * float(rows[0]["train/loss"])
+    assert float(rows[-1]["train/tokens_per_s"]) > 0
+
+
+def _state(run):
+    return torch.load(run / "checkpoint.pt", weights_only=False)
+
+
+def test_resume_equals_an_uninterrupted_run(micro_tokenizer, tmp_path):
+    data = write_random_images(tmp_path / "data", 12)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    cfg = micro_transformer_config(accum=2)  # dropout, EMA, inpainting masks, accumulation, validation
+    train_transformer(cfg, micro_tokenizer, cache, tmp_path / "straight", device="cpu", progress=False)
+    train_transformer(cfg, micro_tokenizer, cache, tmp_path / "split", device="cpu", progress=False, stop_after=4)
+    train_transformer(cfg, micro_tokenizer, cache, tmp_path / "split", device="cpu", progress=False, resume=True)
+    a, b = _state(tmp_path / "straight"), _state(tmp_path / "split")
+    assert a["step"] == b["step"] == 6
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+    for name in a["ema"]["shadow"]:
+        assert torch.equal(a["ema"]["shadow"][name], b["ema"]["shadow"][name]), name
+    rows = list(csv.DictReader((tmp_path / "split" / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 3, 4, 6]  # logs every 2, validation every 3 and at the stop
+    assert rows[1]["val/loss"] and rows[1]["val/accuracy"]
+    # The run folder is a MaskGIT model with the EMA weights.
+    pipe = MaskGIT.from_pretrained(tmp_path / "split")
+    for name, value in pipe.transformer.state_dict().items():
+        assert torch.equal(value, b["ema"]["shadow"][name])
+
+
+def test_train_cli_from_an_image_folder_and_resume(micro_tokenizer, tmp_path, capsys):
+    data = write_random_images(tmp_path / "data", 6)
+    cfg_path = tmp_path / "micro.yaml"
+    cfg_path.write_text(yaml.safe_dump(config_to_dict(micro_transformer_config())))
+    run = tmp_path / "run"
+    base = ["train", "--tokenizer", str(micro_tokenizer), "--tokens", str(data), "--config", str(cfg_path), "-q", "--device", "cpu"]
+    assert main(base + ["--out", str(run), "--max-steps", "2"]) == 0
+    assert (run / "tokens" / "tokens.safetensors").is_file()  # the images were encoded first
+    assert main(["train", "--resume", str(run), "--max-steps", "4", "-q", "--device", "cpu"]) == 0
+    assert _state(run)["step"] == 4
+    assert isinstance(MaskGIT.from_pretrained(run), MaskGIT)
+    assert main(base + ["--out", str(run)]) == 2  # no silent overwrite
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_tokens_of_another_tokenizer_are_refused(micro_tokenizer, tmp_path):
+    data = write_random_images(tmp_path / "data", 4)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    torch.manual_seed(1)
+    from conftest import micro_tokenizer_config
+
+    other = VQGAN(micro_tokenizer_config().model).save_pretrained(tmp_path / "other")
+    with pytest.raises(DataError, match="another tokenizer"):
+        train_transformer(micro_transformer_config(), other, cache, tmp_path / "run", device="cpu", progress=False)
+
+
+def test_corrupt_transformer_checkpoint(micro_tokenizer, tmp_path):
+    data = write_random_images(tmp_path / "data", 4)
+    run = tmp_path / "run"
+    train_transformer(micro_transformer_config(max_steps=2), micro_tokenizer, data, run, device="cpu", progress=False)
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        train_transformer(micro_transformer_config(max_steps=3), micro_tokenizer, data, run, resume=True,
+                          device="cpu", progress=False)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_trains(micro_tokenizer, tmp_path):
+    data = write_random_images(tmp_path / "data", 12)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    cfg_path = tmp_path / "micro.yaml"
+    cfg_path.write_text(yaml.safe_dump(config_to_dict(micro_transformer_config(max_steps=4, accum=2))))
+    run = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+         "-m", "maskgit.cli", "train", "--tokenizer", str(micro_tokenizer), "--tokens", str(cache),
+         "--config", str(cfg_path), "--out", str(run), "--device", "cpu", "-q"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = _state(run)
+    assert state["step"] == 4 and state["world_size"] == 2
+    assert json.loads((run / "run.json").read_text())["world_size"] == 2
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert rows and all(float(r["train/loss"]) > 0 for r in rows if r["train/loss"])
