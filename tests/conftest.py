@@ -89,3 +89,23 @@ def micro_tokenizer(tmp_path: Path) -> Path:
 
     torch.manual_seed(0)
     return VQGAN(micro_tokenizer_config().model).save_pretrained(tmp_path / "tokenizer")
+
+
+@pytest.fixture
+def micro_pipe(micro_tokenizer: Path):
+    """A random micro MaskGIT: 32x32 images, 8x8 tokens, 32 codes."""
+    import torch
+
+    from maskgit.pipeline import MaskGIT
+    from maskgit.tokenizer import VQGAN
+    from maskgit.transformer import BidirectionalTransformer
+
+    torch.manual_seed(1)
+    transformer = BidirectionalTransformer(micro_transformer_config().model)
+    return MaskGIT(VQGAN.from_pretrained(micro_tokenizer), transformer)
+
+
+def brush_holes(count: int, size: int = 32, seed: int = 0):
+    from maskgit.masks import make_masks
+
+    return list(make_masks("brush", count, size, seed))

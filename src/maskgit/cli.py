@@ -239,10 +239,75 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
+# --- inpaint -----------------------------------------------------------------------------------
+
+
+def _inpaint(args: argparse.Namespace) -> None:
+    from .batch_inpaint import inpaint_jobs, maskgit_filler
+    from .cases import find_inpaint_jobs, is_lab_layout
+    from .pipeline import MaskGIT
+    from .train.distributed import pick_device
+
+    jobs = find_inpaint_jobs(args.inputs, args.masks)
+    convention = args.mask_convention
+    if convention is None:
+        if all(Path(p).is_dir() and is_lab_layout(Path(p)) for p in args.inputs):
+            convention = "lab"
+        else:
+            raise MaskgitError("say which mask pixels are holes: --mask-convention lab (0 = hole, 255 = known) "
+                               "or --mask-convention white-hole (white = hole)")
+    if args.model is None:
+        raise MaskgitError("--model PATH is required (a MaskGIT model folder or training run)")
+    pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))
+    sampling = {k: getattr(args, k) for k in ("steps", "sweet_spot", "schedule", "choice_temperature", "confidence",
+                                              "temperature", "top_k", "dilate", "min_overlap", "feather")}
+    sampling = {k: v for k, v in sampling.items() if v is not None}
+    if args.sample:
+        sampling["sample"] = True
+    if args.no_composite:
+        sampling["composite"] = False
+    fill = maskgit_filler(pipe, args.seed, return_trace=args.trace is not None, **sampling)
+    written = inpaint_jobs(jobs, args.out, convention, fill, batch_size=args.batch_size, trace_dir=args.trace,
+                           progress=not args.quiet)
+    log.info("%d inpainted images written to %s", len(written), args.out)
+
+
+def _add_inpaint(sub: argparse._SubParsersAction) -> None:
+    from .schedules import MASK_SCHEDULES
+
+    p = sub.add_parser("inpaint", help="fill the holes of images",
+                       description="Inpaint a lab-layout folder (masked_image/ + mask64/), a folder of images with "
+                                   "--masks DIR (matched by name), or image files with their mask files.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="lab-layout folder, image folder, or image files")
+    p.add_argument("--model", help="MaskGIT model folder (or a `maskgit train` run)")
+    p.add_argument("--masks", nargs="+", metavar="MASK", help="a folder of masks named like the images, or one mask file per image")
+    p.add_argument("--out", required=True, help="output folder; outputs keep the inputs' names")
+    p.add_argument("--mask-convention", choices=["lab", "white-hole"],
+                   help="lab: 0 = hole, 255 = known; white-hole: white = hole (default: lab for lab-layout folders)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
+    p.add_argument("--seed", type=int, default=0, help="image i uses a generator seeded from (seed, i)")
+    p.add_argument("--steps", type=int, help="decoding steps T")
+    p.add_argument("--sweet-spot", type=int, help="stop after this many steps and fill the rest at once (0: off)")
+    p.add_argument("--schedule", choices=sorted(MASK_SCHEDULES), help="mask schedule")
+    p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
+    p.add_argument("--confidence", choices=["prob", "logprob"])
+    p.add_argument("--sample", action="store_true", help="sample tokens instead of taking the most likely")
+    p.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
+    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens (with --sample)")
+    p.add_argument("--dilate", type=int, help="extra ring of unknown tokens around each hole")
+    p.add_argument("--min-overlap", type=float, help="a token is unknown when more than this share of its patch is hole")
+    p.add_argument("--feather", type=int, help="blend this many known pixels at the hole border (0: bit-exact)")
+    p.add_argument("--no-composite", action="store_true", help="return the decoder's output without pasting known pixels back")
+    p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_inpaint)
+
+
 # --- entry point -------------------------------------------------------------------------------
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train,
+    _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train, _add_inpaint,
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -109,3 +109,75 @@ def make_grid(rows: Sequence[torch.Tensor], padding: int = 2) -> Image.Image:
             y, x = padding + r * (h + padding), padding + c * (w + padding)
             canvas[y : y + h, x : x + w] = tiles[c]
     return Image.fromarray(canvas, mode="RGB")
+
+
+# --- masks and compositing ---------------------------------------------------------------------
+
+MASK_CONVENTIONS = ("lab", "white-hole")
+
+
+def check_convention(convention: str) -> str:
+    if convention not in MASK_CONVENTIONS:
+        raise ValueError(f"unknown mask convention {convention!r}; choose from {', '.join(MASK_CONVENTIONS)} "
+                         "(lab: 0 = hole, 255 = known; white-hole: white = hole, as LaMa and diffusers)")
+    return convention
+
+
+def hole_from_gray(values: np.ndarray, convention: str) -> np.ndarray:
+    """8-bit mask values (H, W) -> bool hole, thresholded at 128 under the given convention."""
+    check_convention(convention)
+    return values < 128 if convention == "lab" else values >= 128
+
+
+def load_mask(path: str | Path, convention: str, size: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """Read a mask image as a bool hole (H, W), True = to inpaint.
+
+    `convention`: "lab" (0 = hole, 255 = known) or "white-hole" (white = hole). Values other than
+    0/255 are thresholded at 128; colour masks are read as luminance. With `size` (W, H) a mask of
+    another size is resized with nearest-neighbour.
+    """
+    check_convention(convention)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            gray = image.convert("L")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"cannot read mask {path}: {exc}".splitlines()[0]) from None
+    if size is not None and gray.size != tuple(size):
+        gray = gray.resize(tuple(size), Image.Resampling.NEAREST)
+    return hole_from_gray(np.asarray(gray), convention)
+
+
+def save_mask(hole: np.ndarray, path: str | Path, convention: str = "lab") -> None:
+    """Write a bool hole (H, W) as an 8-bit mask PNG under the given convention."""
+    check_convention(convention)
+    values = np.where(hole, 0, 255) if convention == "lab" else np.where(hole, 255, 0)
+    save_image(Image.fromarray(values.astype(np.uint8), mode="L"), path)
+
+
+def dilate_hole(hole: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Grow a bool (..., H, W) mask by `pixels` (chessboard distance)."""
+    if pixels <= 0:
+        return hole
+    shape = hole.shape
+    grown = torch.nn.functional.max_pool2d(hole.reshape(-1, 1, *shape[-2:]).float(), 2 * pixels + 1, stride=1, padding=pixels)
+    return grown.reshape(shape) > 0
+
+
+def composite(original: np.ndarray, generated: np.ndarray, hole: np.ndarray, feather: int = 0) -> np.ndarray:
+    """Known pixels from `original`, hole pixels from `generated`, both (H, W, 3) uint8.
+
+    With `feather` = 0 every pixel outside the hole is returned bit-exact. With feather = k the
+    known pixels within k pixels of the hole are blended towards `generated` (weight falling
+    linearly with distance), hiding the seam; pixels further away stay exact.
+    """
+    hole_t = torch.from_numpy(np.asarray(hole, dtype=bool))
+    weight = hole_t.float()
+    for k in range(1, feather + 1):
+        ring = dilate_hole(hole_t, k) & ~dilate_hole(hole_t, k - 1)
+        weight[ring] = 1 - k / (feather + 1)
+    if feather == 0:
+        return np.where(hole[..., None], generated, original).astype(np.uint8)
+    w = weight.numpy()[..., None]
+    blended = np.rint(w * generated.astype(np.float64) + (1 - w) * original.astype(np.float64))
+    return np.where(w == 0, original, blended).astype(np.uint8)

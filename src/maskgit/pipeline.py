@@ -3,19 +3,44 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Sequence, Union
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
 
 from .config import SamplingConfig, config_from_dict, config_to_dict
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, DataError
+from .image_io import check_convention, composite, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
 from .io_utils import atomic_write_text
+from .masks import tokens_from_hole
+from .sampling import iterative_decode
 from .serialization import CONFIG_NAME
 from .tokenizer import VQGAN
 from .transformer import BidirectionalTransformer
 
 SAMPLING_NAME = "sampling.json"
+NEUTRAL = 128  # hole pixels are set to mid-gray before encoding, so the tokenizer cannot see them
+
+ImageInput = Union[Image.Image, np.ndarray, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class InpaintTrace:
+    """How one image was decoded: stage 0 is the input, stage s the state after step s."""
+
+    token_masks: list[np.ndarray]  # (h, w) bool per stage, True = still unknown
+    images: list[Image.Image]  # per stage: the masked input, then the decoding of each step's tokens
+
+
+@dataclass(frozen=True)
+class InpaintOutput:
+    images: list[Image.Image]  # inpainted, same sizes as the inputs
+    trace: Optional[list[InpaintTrace]] = None  # one per image when return_trace=True
 
 
 class MaskGIT:
@@ -54,6 +79,107 @@ class MaskGIT:
         self.transformer.to(device=device, dtype=dtype)
         return self
 
+    @torch.no_grad()
+    def inpaint(
+        self,
+        images: Union[ImageInput, Sequence[ImageInput]],
+        masks: Union[ImageInput, Sequence[ImageInput]],
+        *,
+        steps: Optional[int] = None,
+        sweet_spot: Optional[int] = None,
+        schedule: Optional[str] = None,
+        choice_temperature: Optional[float] = None,
+        generator: Union[None, torch.Generator, Sequence[torch.Generator]] = None,
+        return_trace: bool = False,
+        mask_convention: str = "white-hole",
+        batch_size: int = 64,
+        progress: bool = False,
+        **sampling_overrides: Any,
+    ) -> InpaintOutput:
+        """Fill the holes of images; pixels outside the hole are returned exactly as given.
+
+        Args:
+            images: a PIL image, an (H, W, 3) uint8 array, a (3, H, W) / (B, 3, H, W) float tensor in
+                [0, 1], or a list of these. Any size: the model sees a resized copy and its output is
+                resized back before compositing.
+            masks: one per image, same kinds; bool arrays/tensors are True = hole, 8-bit images and
+                arrays follow `mask_convention` ("white-hole": white = hole; "lab": 0 = hole), float
+                ones in [0, 1] are thresholded at 0.5. Masks of another size are resized (nearest).
+                A mask without hole returns its image unchanged; a mask that is all hole is refused.
+            steps, sweet_spot, schedule, choice_temperature, and any other `SamplingConfig` field
+                as keyword: override the model's `sampling.json` for this call (sweet_spot=0: none).
+            generator: a `torch.Generator` (per-image seeds drawn from it in order) or one per image;
+                the same per-image generator gives the same result alone or in any batch.
+            return_trace: also return each image's token masks and decoded images per step.
+        Returns:
+            InpaintOutput(images=[PIL.Image, ...], trace=[InpaintTrace, ...] or None).
+        """
+        check_convention(mask_convention)
+        overrides = dict(steps=steps, schedule=schedule, choice_temperature=choice_temperature, **sampling_overrides)
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if sweet_spot is not None:
+            values["sweet_spot"] = sweet_spot or None  # 0 turns the sweet spot off
+        elif steps is not None and self.sampling.sweet_spot is not None and self.sampling.sweet_spot > steps:
+            values["sweet_spot"] = None  # the model's default sweet spot does not fit the steps asked for
+        cfg = replace(self.sampling, **values)
+        originals = _as_image_list(images)
+        holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
+        generators = _per_image_generators(generator, len(originals))
+        outputs: list[Optional[Image.Image]] = [None] * len(originals)
+        traces: list[Optional[InpaintTrace]] = [None] * len(originals)
+        todo = []
+        for i, (image, hole) in enumerate(zip(originals, holes)):
+            if not hole.any():
+                outputs[i] = Image.fromarray(image)
+                traces[i] = InpaintTrace([np.zeros((self.tokenizer.config.token_grid,) * 2, bool)], [Image.fromarray(image)])
+            elif hole.all():
+                raise DataError(f"mask {i} covers the whole image: nothing is known to inpaint from "
+                                f"(is the mask convention {mask_convention!r} right?)")
+            else:
+                todo.append(i)
+        for start in tqdm(range(0, len(todo), batch_size), desc="inpaint", disable=not progress):
+            index = todo[start : start + batch_size]
+            batch_gens = [generators[i] for i in index] if generators is not None else None
+            results, batch_traces = self._inpaint_batch([originals[i] for i in index], [holes[i] for i in index],
+                                                        cfg, batch_gens, return_trace)
+            for j, i in enumerate(index):
+                outputs[i] = results[j]
+                if return_trace:
+                    traces[i] = batch_traces[j]
+        return InpaintOutput([o for o in outputs if o is not None], [t for t in traces if t is not None] if return_trace else None)
+
+    def _inpaint_batch(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig,
+                       generators: Optional[list[torch.Generator]], return_trace: bool) -> tuple[list[Image.Image], list[InpaintTrace]]:
+        res, grid, device = self.resolution, self.tokenizer.config.token_grid, self.device
+        model_images, model_holes = [], []
+        for image, hole in zip(originals, holes):
+            if image.shape[:2] != (res, res):
+                image = np.asarray(Image.fromarray(image).resize((res, res), Image.Resampling.BICUBIC))
+                # Any hole pixel in a model pixel's footprint makes it hole: nothing unknown hides under a known token.
+                hole = F.interpolate(torch.from_numpy(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
+            model_images.append(np.where(hole[..., None], NEUTRAL, image).astype(np.uint8))
+            model_holes.append(hole)
+        pixels = uint8_to_tensor(torch.from_numpy(np.stack(model_images))).to(device)  # (B, 3, res, res)
+        hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
+        token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
+        unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
+        result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace)
+        decoded = tensor_to_uint8(self.tokenizer.decode(result.token_ids))  # (B, res, res, 3)
+        outputs = []
+        for image, hole, generated in zip(originals, holes, decoded):
+            if generated.shape[:2] != image.shape[:2]:
+                generated = np.asarray(Image.fromarray(generated).resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC))
+            outputs.append(Image.fromarray(composite(image, generated, hole, cfg.feather) if cfg.composite else generated))
+        traces = []
+        if return_trace:
+            stages = [self.tokenizer.decode(step.token_ids) for step in result.steps]  # each (B, 3, res, res)
+            for b in range(len(originals)):
+                token_masks = [unknown[b].reshape(grid, grid).cpu().numpy()]
+                token_masks += [step.unknown[b].reshape(grid, grid).cpu().numpy() for step in result.steps]
+                frames = [Image.fromarray(model_images[b])] + [Image.fromarray(tensor_to_uint8(s[b])) for s in stages]
+                traces.append(InpaintTrace(token_masks, frames))
+        return outputs, traces
+
     def save_pretrained(self, directory: str | Path) -> Path:
         directory = Path(directory)
         self.tokenizer.save_pretrained(directory / "tokenizer")
@@ -81,3 +207,83 @@ class MaskGIT:
         if device is not None or dtype is not None:
             pipe.to(device, dtype)
         return pipe
+
+
+def _as_image_list(images: Union[ImageInput, Sequence[ImageInput]]) -> list[np.ndarray]:
+    """Images of any accepted kind -> list of (H, W, 3) uint8 arrays."""
+    if isinstance(images, torch.Tensor) and images.ndim == 4:
+        images = list(images)
+    elif isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    elif not isinstance(images, (list, tuple)):
+        images = [images]
+    out = []
+    for i, image in enumerate(images):
+        if isinstance(image, Image.Image):
+            array = np.array(to_rgb(image))
+        elif isinstance(image, torch.Tensor):
+            if image.ndim != 3 or image.shape[0] not in (1, 3):
+                raise ValueError(f"image {i}: expected a (3, H, W) tensor, got shape {tuple(image.shape)}")
+            tensor = image.detach().cpu()
+            if tensor.dtype != torch.uint8:
+                tensor = (tensor.float().clamp(0, 1) * 255).round().to(torch.uint8)
+            array = tensor.expand(3, -1, -1).permute(1, 2, 0).numpy()
+        elif isinstance(image, np.ndarray):
+            array = image
+            if array.ndim == 2:
+                array = np.repeat(array[..., None], 3, axis=2)
+            if array.ndim != 3 or array.shape[2] not in (3, 4):
+                raise ValueError(f"image {i}: expected an (H, W, 3) array, got shape {array.shape}")
+            array = array[..., :3]
+            if array.dtype != np.uint8:
+                array = np.rint(np.clip(array.astype(np.float64), 0, 1) * 255).astype(np.uint8)
+        else:
+            raise TypeError(f"image {i}: expected a PIL image, numpy array or tensor, got {type(image).__name__}")
+        out.append(np.ascontiguousarray(array))
+    return out
+
+
+def _as_hole_list(masks: Union[ImageInput, Sequence[ImageInput]], sizes: list[tuple[int, int]],
+                  convention: str) -> list[np.ndarray]:
+    """Masks of any accepted kind -> list of bool (H, W) holes at each image's size."""
+    if isinstance(masks, (torch.Tensor, np.ndarray)) and masks.ndim >= 3 and masks.shape[0] == len(sizes) and (
+            masks.ndim == 4 or len(sizes) > 1 or masks.shape[-1] not in (3, 4)):
+        masks = list(masks)
+    elif not isinstance(masks, (list, tuple)):
+        masks = [masks]
+    if len(masks) != len(sizes):
+        raise ValueError(f"got {len(masks)} masks for {len(sizes)} images")
+    holes = []
+    for i, (mask, (height, width)) in enumerate(zip(masks, sizes)):
+        if isinstance(mask, Image.Image):
+            hole = hole_from_gray(np.asarray(mask.convert("L")), convention)
+        else:
+            array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+            array = array.squeeze()
+            if array.ndim == 3:  # colour mask: luminance
+                array = np.asarray(Image.fromarray(array[..., :3].astype(np.uint8)).convert("L"))
+            if array.ndim != 2:
+                raise ValueError(f"mask {i}: expected an (H, W) mask, got shape {np.asarray(mask).shape}")
+            if array.dtype == bool:
+                hole = array
+            elif np.issubdtype(array.dtype, np.floating) and array.max(initial=0) <= 1:
+                hole = hole_from_gray((array >= 0.5).astype(np.uint8) * 255, convention)
+            else:
+                hole = hole_from_gray(array.astype(np.uint8), convention)
+        if hole.shape != (height, width):
+            hole = np.asarray(Image.fromarray(hole).resize((width, height), Image.Resampling.NEAREST))
+        holes.append(np.asarray(hole, dtype=bool))
+    return holes
+
+
+def _per_image_generators(generator: Union[None, torch.Generator, Sequence[torch.Generator]],
+                          count: int) -> Optional[list[torch.Generator]]:
+    if generator is None:
+        return None
+    if isinstance(generator, torch.Generator):
+        seeds = torch.randint(0, 2**62, (count,), generator=generator).tolist()
+        return [torch.Generator().manual_seed(int(s)) for s in seeds]
+    generators = list(generator)
+    if len(generators) != count:
+        raise ValueError(f"got {len(generators)} generators for {count} images")
+    return generators

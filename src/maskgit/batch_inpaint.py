@@ -1,0 +1,82 @@
+"""Inpainting files: validate every input first, then fill in batches and write each output atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional, Protocol, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .cases import InpaintJob
+from .errors import DataError
+from .image_io import load_image, load_mask, save_image
+
+
+class Filler(Protocol):
+    """Fills a batch: images (H, W, 3) uint8, holes (H, W) bool, their indices in the whole job list."""
+
+    def __call__(self, images: list[np.ndarray], holes: list[np.ndarray], indices: list[int]) -> tuple[list[Image.Image], Optional[list]]:
+        ...
+
+
+def load_job(job: InpaintJob, convention: str) -> tuple[np.ndarray, np.ndarray]:
+    """(image (H, W, 3) uint8, hole (H, W) bool); the mask is resized to the image if needed."""
+    image = load_image(job.image)
+    hole = load_mask(job.mask, convention, size=image.size)
+    if hole.all():
+        raise DataError(f"mask {job.mask} covers all of {job.image}: nothing is known to inpaint from "
+                        f"(is --mask-convention {convention} right?)")
+    return np.array(image), hole
+
+
+def validate_jobs(jobs: Sequence[InpaintJob], convention: str, progress: bool = False) -> None:
+    """Read every image and mask once, so a bad file fails the run before anything is written."""
+    for job in tqdm(jobs, desc="checking inputs", disable=not progress, leave=False):
+        load_job(job, convention)
+
+
+def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: str, fill: Filler, *,
+                 batch_size: int = 64, trace_dir: Optional[str | Path] = None, progress: bool = True) -> list[Path]:
+    """Inpaint every job with `fill`; outputs keep the inputs' names under `out_dir`. Returns their paths."""
+    from .visualize import save_trace
+
+    validate_jobs(jobs, convention, progress)
+    out_dir = Path(out_dir)
+    written = []
+    bar = tqdm(total=len(jobs), desc="inpaint", unit="img", disable=not progress)
+    for start in range(0, len(jobs), batch_size):
+        batch = list(jobs[start : start + batch_size])
+        loaded = [load_job(job, convention) for job in batch]
+        indices = list(range(start, start + len(batch)))
+        images, traces = fill([im for im, _ in loaded], [h for _, h in loaded], indices)
+        for j, (job, image) in enumerate(zip(batch, images)):
+            path = out_dir / job.name
+            save_image(image, path)
+            written.append(path)
+            if trace_dir is not None and traces is not None:
+                save_trace(traces[j], trace_dir, job.name.with_suffix("").as_posix().replace("/", "__"))
+        bar.update(len(batch))
+    bar.close()
+    return written
+
+
+def image_seed(seed: int, index: int) -> torch.Generator:
+    """The generator of the index-th input: results do not depend on the batch size."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
+def maskgit_filler(pipe, seed: int, return_trace: bool = False, **sampling) -> Filler:
+    """A Filler that runs `pipe.inpaint` with per-image seeds and the given sampling overrides."""
+
+    def fill(images: list[np.ndarray], holes: list[np.ndarray], indices: list[int]):
+        out = pipe.inpaint(images, holes, generator=[image_seed(seed, i) for i in indices],
+                           return_trace=return_trace, batch_size=len(images), **sampling)
+        return out.images, out.trace
+
+    return fill
+
+
+FILLERS: dict[str, Callable[..., Filler]] = {"maskgit": maskgit_filler}

@@ -1,0 +1,149 @@
+"""Iterative decoding (MaskGIT): fill unknown tokens over T steps, most confident first.
+
+Step t of T (t = 1 … T), for each image of the batch:
+1. the transformer sees the tokens with every still-unknown position set to the mask id;
+2. each position's most likely token (or a sampled one) and its probability are taken;
+3. confidence = probability (or log-probability) + choice_temperature · (1 − t/T) · Gumbel noise,
+   and +∞ for tokens already known;
+4. the ⌊γ(t/T) · n₀⌋ least confident unknown positions stay masked (n₀ = the image's unknown
+   count before step 1; at least one fewer than before, none after the last step); the rest are
+   filled with their predictions and never change again.
+With `sweet_spot = S < T` decoding stops after step S and fills every remaining position with that
+step's predictions. Tokens known at the start are never changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import torch
+
+from .config import SamplingConfig
+from .schedules import mask_ratio
+from .transformer import BidirectionalTransformer
+
+
+@dataclass(frozen=True)
+class DecodeStep:
+    token_ids: torch.Tensor  # (B, N) long: known and filled tokens; still-unknown positions hold this step's prediction
+    unknown: torch.Tensor  # (B, N) bool: still masked after this step
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    token_ids: torch.Tensor  # (B, N) long, no position left unknown
+    steps: list[DecodeStep] = field(default_factory=list)  # one per step, if a trace was asked for
+
+
+def device_generators(generators: Optional[Sequence[torch.Generator]], device: torch.device) -> Optional[list[torch.Generator]]:
+    """One generator per image on `device`, seeded from the given (CPU) ones, so draws stay per image."""
+    if generators is None:
+        return None
+    out = []
+    for g in generators:
+        seed = int(torch.randint(0, 2**62, (1,), generator=g).item())
+        out.append(torch.Generator(device=device).manual_seed(seed))
+    return out
+
+
+def _uniform(shape: tuple[int, ...], device: torch.device, generators: Optional[list[torch.Generator]]) -> torch.Tensor:
+    """Uniform(0, 1) noise of (B, ...) shape; row b from generator b when generators are given."""
+    if generators is None:
+        return torch.rand(shape, device=device)
+    return torch.stack([torch.rand(shape[1:], device=device, generator=g) for g in generators])
+
+
+def _gumbel(shape: tuple[int, ...], device: torch.device, generators: Optional[list[torch.Generator]]) -> torch.Tensor:
+    u = _uniform(shape, device, generators).clamp(1e-20, 1 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+def choose_tokens(logits: torch.Tensor, cfg: SamplingConfig,
+                  generators: Optional[list[torch.Generator]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token per position (argmax, or sampled with temperature / top-k) and its softmax probability.
+
+    logits: (B, N, K) -> (ids (B, N) long, probs (B, N) float32).
+    """
+    logits = logits.float()
+    probs = logits.softmax(dim=-1)  # (B, N, K)
+    if not cfg.sample:
+        chosen_probs, ids = probs.max(dim=-1)
+        return ids, chosen_probs
+    scaled = logits / cfg.temperature
+    if cfg.top_k is not None and cfg.top_k < scaled.shape[-1]:
+        threshold = scaled.topk(cfg.top_k, dim=-1).values[..., -1:]  # (B, N, 1)
+        scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
+    ids = (scaled + _gumbel(tuple(scaled.shape), scaled.device, generators)).argmax(dim=-1)  # Gumbel-max sampling
+    return ids, probs.gather(-1, ids[..., None])[..., 0]
+
+
+def num_still_masked(n_start: torch.Tensor, n_unknown: torch.Tensor, step: int, num_steps: int, schedule: str,
+                     final: bool) -> torch.Tensor:
+    """How many positions stay masked after `step` (1-based) of `num_steps`, per image, (B,) long."""
+    if final:
+        return torch.zeros_like(n_unknown)
+    keep = torch.floor(mask_ratio(schedule, step / num_steps) * n_start.double()).long()
+    return torch.minimum(keep, (n_unknown - 1).clamp(min=0))
+
+
+@torch.no_grad()
+def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, unknown: torch.Tensor,
+                n_start: torch.Tensor, step: int, cfg: SamplingConfig, generators: Optional[list[torch.Generator]] = None,
+                final: bool = False, mixed_precision: bool = True) -> DecodeStep:
+    """One MaskGIT step (see the module docstring). token_ids (B, N) long, unknown (B, N) bool.
+
+    `mixed_precision`: run the transformer under bf16 autocast on CUDA (softmax and ranking stay float32).
+    """
+    mask_id = transformer.config.mask_token_id
+    device_type = token_ids.device.type
+    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=mixed_precision and device_type == "cuda"):
+        logits = transformer(token_ids.masked_fill(unknown, mask_id))  # (B, N, K)
+    ids, probs = choose_tokens(logits, cfg, generators)
+    predicted = torch.where(unknown, ids, token_ids)
+    confidence = probs.clamp_min(1e-30).log() if cfg.confidence == "logprob" else probs
+    noise_scale = cfg.choice_temperature * (1 - step / cfg.steps)
+    if noise_scale > 0:
+        confidence = confidence + noise_scale * _gumbel(tuple(confidence.shape), confidence.device, generators)
+    confidence = confidence.masked_fill(~unknown, float("inf"))
+    keep = num_still_masked(n_start, unknown.sum(1), step, cfg.steps, cfg.schedule, final)  # (B,)
+    ranks = confidence.argsort(dim=1, stable=True).argsort(dim=1)  # 0 = least confident
+    still_unknown = ranks < keep[:, None]
+    assert not (still_unknown & ~unknown).any(), "a known token was re-masked"
+    return DecodeStep(predicted, still_unknown)
+
+
+@torch.no_grad()
+def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Tensor, unknown: torch.Tensor,
+                     cfg: SamplingConfig, generators: Optional[Sequence[torch.Generator]] = None,
+                     return_trace: bool = False, mixed_precision: bool = True) -> DecodeResult:
+    """Fill every unknown token of a batch.
+
+    Args:
+        token_ids: (B, N) long; values at unknown positions are ignored.
+        unknown: (B, N) bool, True = to fill. Rows may differ in how many.
+        generators: one CPU `torch.Generator` per image (same seed -> same result, alone or in a
+            batch), or None for the global RNG.
+        mixed_precision: bf16 autocast for the transformer on CUDA.
+    Returns:
+        DecodeResult with the filled (B, N) tokens and, if `return_trace`, every step.
+    """
+    if generators is not None and len(generators) != token_ids.shape[0]:
+        raise ValueError(f"got {len(generators)} generators for a batch of {token_ids.shape[0]}")
+    gens = device_generators(generators, token_ids.device)
+    n_start = unknown.sum(1)  # (B,)
+    last = cfg.sweet_spot or cfg.steps
+    trace: list[DecodeStep] = []
+    current, remaining = token_ids.clone(), unknown.clone()
+    for step in range(1, last + 1):
+        if not remaining.any():
+            break
+        result = decode_step(transformer, current, remaining, n_start, step, cfg, gens, final=step == last,
+                             mixed_precision=mixed_precision)
+        current, remaining = result.token_ids, result.unknown
+        if return_trace:
+            trace.append(result)
+    final = torch.where(unknown, current, token_ids)  # known tokens exactly as given
+    assert not remaining.any()
+    return DecodeResult(final, trace)
+

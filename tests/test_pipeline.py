@@ -1,0 +1,208 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from maskgit.cli import main
+from maskgit.errors import CheckpointError, ConfigError, DataError
+from maskgit.image_io import composite, load_mask, save_mask
+from maskgit.pipeline import MaskGIT
+from maskgit.tokenizer import VQGAN
+from maskgit.transformer import BidirectionalTransformer
+
+from conftest import brush_holes, micro_transformer_config
+
+
+def _images(count, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def _gens(n, seed=0):
+    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
+
+
+def test_pixels_outside_the_hole_are_bit_exact(micro_pipe):
+    images, holes = _images(3), brush_holes(3)
+    out = micro_pipe.inpaint(images, holes, generator=_gens(3))
+    for image, hole, result in zip(images, holes, out.images):
+        result = np.asarray(result)
+        assert result.shape == image.shape
+        assert np.array_equal(result[~hole], image[~hole])
+        assert not np.array_equal(result[hole], image[hole])  # the hole was filled
+
+
+def test_other_sizes_are_inpainted_at_their_own_size(micro_pipe):
+    image = _images(1, size=80)[0][:60]  # 60 x 80
+    hole = np.zeros((60, 80), bool)
+    hole[20:40, 30:50] = True
+    result = np.asarray(micro_pipe.inpaint(image, hole, generator=_gens(1)).images[0])
+    assert result.shape == (60, 80, 3)
+    assert np.array_equal(result[~hole], image[~hole])
+
+
+def test_composite_off_returns_the_decoder_output(micro_pipe):
+    images, holes = _images(1), brush_holes(1)
+    raw = np.asarray(micro_pipe.inpaint(images, holes, generator=_gens(1), composite=False).images[0])
+    pasted = np.asarray(micro_pipe.inpaint(images, holes, generator=_gens(1)).images[0])
+    assert not np.array_equal(raw[~holes[0]], images[0][~holes[0]])
+    assert np.array_equal(raw[holes[0]], pasted[holes[0]])
+
+
+def test_feather_blends_only_a_ring_of_known_pixels():
+    original = np.zeros((16, 16, 3), np.uint8)
+    generated = np.full((16, 16, 3), 200, np.uint8)
+    hole = np.zeros((16, 16), bool)
+    hole[6:10, 6:10] = True
+    hard = composite(original, generated, hole)
+    assert (hard[hole] == 200).all() and (hard[~hole] == 0).all()
+    soft = composite(original, generated, hole, feather=2)
+    assert (soft[hole] == 200).all()
+    assert soft[5, 7, 0] == round(200 * 2 / 3) and soft[4, 7, 0] == round(200 / 3)
+    assert (soft[:3] == 0).all() and (soft[:, 13:] == 0).all()  # beyond the ring: exact
+
+
+def test_mask_without_hole_returns_the_input_and_full_mask_is_refused(micro_pipe):
+    image = _images(1)[0]
+    out = micro_pipe.inpaint(image, np.zeros((32, 32), bool))
+    assert np.array_equal(np.asarray(out.images[0]), image)
+    with pytest.raises(DataError, match="whole image"):
+        micro_pipe.inpaint(image, np.ones((32, 32), bool))
+
+
+def test_input_kinds_give_the_same_result(micro_pipe):
+    image, hole = _images(1)[0], brush_holes(1)[0]
+    expected = np.asarray(micro_pipe.inpaint(image, hole, generator=_gens(1)).images[0])
+    as_pil = micro_pipe.inpaint(Image.fromarray(image), Image.fromarray(np.where(hole, 255, 0).astype(np.uint8)),
+                                generator=_gens(1))
+    as_tensor = micro_pipe.inpaint(torch.from_numpy(image).permute(2, 0, 1).float() / 255, torch.from_numpy(hole),
+                                   generator=_gens(1))
+    lab_mask = micro_pipe.inpaint(image, np.where(hole, 0, 255).astype(np.uint8), mask_convention="lab", generator=_gens(1))
+    for out in (as_pil, as_tensor, lab_mask):
+        assert np.array_equal(np.asarray(out.images[0]), expected)
+
+
+def test_alone_equals_inside_a_batch_of_mixed_masks(micro_pipe):
+    images = _images(4, seed=1)
+    holes = brush_holes(2) + [np.zeros((32, 32), bool), np.pad(np.ones((10, 20), bool), ((0, 22), (0, 12)))]
+    batched = micro_pipe.inpaint(images, holes, generator=_gens(4, seed=7)).images
+    for i in range(4):
+        alone = micro_pipe.inpaint(images[i], holes[i], generator=_gens(1, seed=7 + i)).images[0]
+        assert np.array_equal(np.asarray(alone), np.asarray(batched[i]))
+    # One generator for the whole call: per-image seeds are drawn from it, so batch size does not matter.
+    a = micro_pipe.inpaint(images, holes, generator=torch.Generator().manual_seed(3), batch_size=4).images
+    b = micro_pipe.inpaint(images, holes, generator=torch.Generator().manual_seed(3), batch_size=1).images
+    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
+
+
+def test_trace_has_one_stage_per_step(micro_pipe, tmp_path):
+    out = micro_pipe.inpaint(_images(2), brush_holes(2), generator=_gens(2), steps=6, sweet_spot=4, return_trace=True)
+    for trace in out.trace:
+        assert len(trace.images) == len(trace.token_masks) == 5  # input + 4 steps
+        assert trace.token_masks[0].shape == (8, 8) and trace.token_masks[0].any() and not trace.token_masks[-1].any()
+    from maskgit.visualize import save_trace, trace_figure
+
+    figure = trace_figure(out.trace[0])
+    assert figure.size == (5 * 34 + 2, 2 * 34 + 2)
+    png, gif = save_trace(out.trace[0], tmp_path, "case")
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 5
+    assert Image.open(png).size == figure.size
+
+
+def test_save_and_load_pretrained(micro_pipe, tmp_path):
+    micro_pipe.save_pretrained(tmp_path / "model")
+    loaded = MaskGIT.from_pretrained(tmp_path / "model")
+    image, hole = _images(1)[0], brush_holes(1)[0]
+    a = micro_pipe.inpaint(image, hole, generator=_gens(1)).images[0]
+    b = loaded.inpaint(image, hole, generator=_gens(1)).images[0]
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(CheckpointError, match="not a MaskGIT model folder"):
+        MaskGIT.from_pretrained(tmp_path)
+
+
+def test_mismatched_parts_are_refused(micro_pipe):
+    cfg = micro_transformer_config().model
+    cfg.codebook_size = 16
+    with pytest.raises(ConfigError, match="do not fit"):
+        MaskGIT(micro_pipe.tokenizer, BidirectionalTransformer(cfg))
+
+
+def test_load_mask_conventions_threshold_and_resize(tmp_path):
+    values = np.array([[0, 100, 127], [128, 200, 255]], np.uint8)
+    Image.fromarray(values, mode="L").save(tmp_path / "m.png")
+    assert load_mask(tmp_path / "m.png", "lab").tolist() == [[True, True, True], [False, False, False]]
+    assert load_mask(tmp_path / "m.png", "white-hole").tolist() == [[False, False, False], [True, True, True]]
+    big = load_mask(tmp_path / "m.png", "lab", size=(6, 4))
+    assert big.shape == (4, 6) and big[:2].all() and not big[2:].any()
+    with pytest.raises(ValueError, match="unknown mask convention"):
+        load_mask(tmp_path / "m.png", "black-hole")
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def _lab_folder(root, images, holes):
+    for i, (image, hole) in enumerate(zip(images, holes)):
+        masked = image.copy()
+        masked[hole] = 128
+        (root / "masked_image").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(masked).save(root / "masked_image" / f"image_{i:03d}.png")
+        save_mask(hole, root / "mask64" / f"mask_{i:03d}.png", "lab")
+    return root
+
+
+def test_lab_folder_and_white_hole_folder_give_the_same_result(micro_pipe, tmp_path):
+    micro_pipe.save_pretrained(tmp_path / "model")
+    images, holes = _images(3), brush_holes(3)
+    lab = _lab_folder(tmp_path / "lab", images, holes)
+    plain, masks = tmp_path / "plain", tmp_path / "masks"
+    for i, hole in enumerate(holes):
+        plain.mkdir(exist_ok=True)
+        Image.open(lab / "masked_image" / f"image_{i:03d}.png").save(plain / f"image_{i:03d}.png")
+        save_mask(hole, masks / f"image_{i:03d}.png", "white-hole")
+    model = str(tmp_path / "model")
+    assert main(["inpaint", "--model", model, str(lab), "--out", str(tmp_path / "a"), "-q", "--batch-size", "2"]) == 0
+    assert main(["inpaint", "--model", model, str(plain), "--masks", str(masks), "--mask-convention", "white-hole",
+                 "--out", str(tmp_path / "b"), "-q"]) == 0
+    for i in range(3):
+        a = np.asarray(Image.open(tmp_path / "a" / f"image_{i:03d}.png"))
+        b = np.asarray(Image.open(tmp_path / "b" / f"image_{i:03d}.png"))
+        assert np.array_equal(a, b)
+        masked = np.asarray(Image.open(lab / "masked_image" / f"image_{i:03d}.png"))
+        assert np.array_equal(a[~holes[i]], masked[~holes[i]])
+    # Single files with their mask files, and a trace.
+    assert main(["inpaint", "--model", model, str(plain / "image_001.png"), "--masks", str(masks / "image_001.png"),
+                 "--mask-convention", "white-hole", "--out", str(tmp_path / "c"), "--trace", str(tmp_path / "t"), "-q"]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "c" / "image_001.png")),
+                          np.asarray(Image.open(tmp_path / "a" / "image_001.png")))
+    assert (tmp_path / "t" / "image_001.png").is_file() and (tmp_path / "t" / "image_001.gif").is_file()
+
+
+@pytest.mark.parametrize("problem", ["missing-mask", "unreadable-image", "non-image", "no-convention", "full-mask"])
+def test_bad_inputs_fail_with_one_line_naming_the_file_and_write_nothing(micro_pipe, tmp_path, capsys, problem):
+    micro_pipe.save_pretrained(tmp_path / "model")
+    lab = _lab_folder(tmp_path / "lab", _images(3), brush_holes(3))
+    args = ["inpaint", "--model", str(tmp_path / "model"), str(lab), "--out", str(tmp_path / "out"), "-q"]
+    if problem == "missing-mask":
+        (lab / "mask64" / "mask_002.png").unlink()
+        culprit = "mask_002.png"
+    elif problem == "unreadable-image":
+        (lab / "masked_image" / "image_001.png").write_bytes(b"\x89PNG broken")
+        culprit = "image_001.png"
+    elif problem == "non-image":
+        (tmp_path / "notes.txt").write_text("hello")
+        args = ["inpaint", "--model", str(tmp_path / "model"), str(tmp_path / "notes.txt"), "--masks",
+                str(lab / "mask64" / "mask_000.png"), "--mask-convention", "lab", "--out", str(tmp_path / "out"), "-q"]
+        culprit = "notes.txt"
+    elif problem == "no-convention":
+        args = ["inpaint", "--model", str(tmp_path / "model"), str(lab / "masked_image" / "image_000.png"), "--masks",
+                str(lab / "mask64" / "mask_000.png"), "--out", str(tmp_path / "out"), "-q"]
+        culprit = "--mask-convention"
+    else:
+        save_mask(np.ones((32, 32), bool), lab / "mask64" / "mask_001.png", "lab")
+        culprit = "mask_001.png"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and err.count("\n") == 1 and culprit in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
