@@ -26,11 +26,17 @@ def weights_dir(shared: Path) -> Path:
     return shared / "weights"
 
 
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("maskgit-cache")
+
+
 @pytest.fixture(autouse=True)
-def _weights_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point LPIPS at ../shared/weights when present, so no test downloads anything."""
+def _test_env(monkeypatch: pytest.MonkeyPatch, _session_cache: Path) -> None:
+    """LPIPS weights from ../shared/weights when present (no downloads); caches in a temp folder."""
     if (SHARED / "weights").is_dir() and "MASKGIT_WEIGHTS_DIR" not in os.environ:
         monkeypatch.setenv("MASKGIT_WEIGHTS_DIR", str(SHARED / "weights"))
+    monkeypatch.setenv("MASKGIT_CACHE_DIR", str(_session_cache))
 
 
 @pytest.fixture

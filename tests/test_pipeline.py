@@ -7,7 +7,6 @@ from maskgit.cli import main
 from maskgit.errors import CheckpointError, ConfigError, DataError
 from maskgit.image_io import composite, load_mask, save_mask
 from maskgit.pipeline import MaskGIT
-from maskgit.tokenizer import VQGAN
 from maskgit.transformer import BidirectionalTransformer
 
 from conftest import brush_holes, micro_transformer_config

@@ -26,7 +26,7 @@ def test_psnr_whole_image_and_region():
 
 
 def test_reconstruct_folder_writes_images_and_metrics(tmp_path, weights_dir):
-    data = write_random_images(tmp_path / "data" / "nested", 5)
+    write_random_images(tmp_path / "data" / "nested", 5)
     torch.manual_seed(0)
     VQGAN(micro_tokenizer_config().model).save_pretrained(tmp_path / "run" / "tokenizer")
     tokenizer = VQGAN.from_pretrained(tmp_path / "run")

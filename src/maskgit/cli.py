@@ -243,6 +243,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _inpaint(args: argparse.Namespace) -> None:
+    from .baselines import classical_filler
     from .batch_inpaint import inpaint_jobs, maskgit_filler
     from .cases import find_inpaint_jobs, is_lab_layout
     from .pipeline import MaskGIT
@@ -256,17 +257,22 @@ def _inpaint(args: argparse.Namespace) -> None:
         else:
             raise MaskgitError("say which mask pixels are holes: --mask-convention lab (0 = hole, 255 = known) "
                                "or --mask-convention white-hole (white = hole)")
-    if args.model is None:
-        raise MaskgitError("--model PATH is required (a MaskGIT model folder or training run)")
-    pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))
-    sampling = {k: getattr(args, k) for k in ("steps", "sweet_spot", "schedule", "choice_temperature", "confidence",
-                                              "temperature", "top_k", "dilate", "min_overlap", "feather")}
-    sampling = {k: v for k, v in sampling.items() if v is not None}
-    if args.sample:
-        sampling["sample"] = True
-    if args.no_composite:
-        sampling["composite"] = False
-    fill = maskgit_filler(pipe, args.seed, return_trace=args.trace is not None, **sampling)
+    if args.method != "maskgit":
+        fill = classical_filler(args.method, args.radius)
+        if args.trace:
+            raise MaskgitError("--trace shows MaskGIT's decoding steps; it does not apply to --method " + args.method)
+    else:
+        if args.model is None:
+            raise MaskgitError("--model PATH is required (a MaskGIT model folder or training run)")
+        pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))
+        sampling = {k: getattr(args, k) for k in ("steps", "sweet_spot", "schedule", "choice_temperature", "confidence",
+                                                  "temperature", "top_k", "dilate", "min_overlap", "feather")}
+        sampling = {k: v for k, v in sampling.items() if v is not None}
+        if args.sample:
+            sampling["sample"] = True
+        if args.no_composite:
+            sampling["composite"] = False
+        fill = maskgit_filler(pipe, args.seed, return_trace=args.trace is not None, **sampling)
     written = inpaint_jobs(jobs, args.out, convention, fill, batch_size=args.batch_size, trace_dir=args.trace,
                            progress=not args.quiet)
     log.info("%d inpainted images written to %s", len(written), args.out)
@@ -280,6 +286,9 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                                    "--masks DIR (matched by name), or image files with their mask files.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="lab-layout folder, image folder, or image files")
     p.add_argument("--model", help="MaskGIT model folder (or a `maskgit train` run)")
+    p.add_argument("--method", default="maskgit", choices=["maskgit", "telea", "navier-stokes", "gray"],
+                   help="maskgit, or a classical baseline: OpenCV's Telea / Navier-Stokes, or gray fill")
+    p.add_argument("--radius", type=int, default=3, help="inpainting radius of telea / navier-stokes")
     p.add_argument("--masks", nargs="+", metavar="MASK", help="a folder of masks named like the images, or one mask file per image")
     p.add_argument("--out", required=True, help="output folder; outputs keep the inputs' names")
     p.add_argument("--mask-convention", choices=["lab", "white-hole"],
@@ -304,10 +313,90 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_inpaint)
 
 
+# --- evaluate ----------------------------------------------------------------------------------
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .evaluation import evaluate_folders
+
+    report = evaluate_folders(args.pred, args.gt, args.masks, mask_convention=args.mask_convention, device=args.device,
+                              use_cache=not args.no_cache, compute_lpips=not args.no_lpips, progress=not args.quiet)
+    print(report.summary())
+    json_path, csv_path = report.write(args.out or Path(args.pred) / "evaluation")
+    log.info("written: %s, %s", json_path, csv_path)
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="FID, LPIPS, PSNR/SSIM (whole and hole) of predictions against ground truth",
+                       description="Compare a folder of predictions with a folder of ground truth, matched by file name. "
+                                   "--gt may be a lab-layout cases folder (its gt/ and mask64/ are used).")
+    p.add_argument("--pred", required=True, help="folder of inpainted images")
+    p.add_argument("--gt", required=True, help="folder of ground-truth images, or a cases folder holding gt/")
+    p.add_argument("--masks", help="folder of masks for the hole-only metrics (default: the cases folder's mask64/)")
+    p.add_argument("--mask-convention", choices=["lab", "white-hole"], default="lab")
+    p.add_argument("--out", help="write OUT.json and OUT.csv (default: PRED/evaluation.json, .csv)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
+    p.add_argument("--no-cache", action="store_true", help="recompute the ground truth's FID statistics")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+
+# --- sweep -------------------------------------------------------------------------------------
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _sweet_spots(text: str) -> list[Optional[int]]:
+    try:
+        return [None if v.strip().lower() in ("none", "0") else int(v) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers or 'none', got {text!r}") from None
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from .pipeline import MaskGIT
+    from .schedules import check_schedule
+    from .sweep import format_table, run_sweep
+    from .train.distributed import pick_device
+
+    schedules = [check_schedule(s.strip()) for s in args.schedules.split(",") if s.strip()]
+    pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))
+    summary = run_sweep(pipe, args.cases, args.out, schedules, args.steps, args.sweet_spots, args.seeds,
+                        batch_size=args.batch_size, save_images=args.save_images, progress=not args.quiet)
+    print(format_table(summary))
+    log.info("sweep.csv, summary.csv and fid_vs_steps.png written to %s", args.out)
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="FID of every mask schedule x steps x sweet spot on a cases folder",
+                       description="Inpaint a lab-layout cases folder (with gt/) under every setting, evaluate each, "
+                                   "and write sweep.csv, summary.csv and fid_vs_steps.png. Finished settings are "
+                                   "cached in OUT/results/, so an interrupted sweep continues.")
+    p.add_argument("--model", required=True)
+    p.add_argument("--cases", required=True, help="cases folder: masked_image/, mask64/, gt/")
+    p.add_argument("--schedules", default="cosine,linear,square")
+    p.add_argument("--steps", type=_int_list, default=[8, 12, 16], help="comma-separated T values")
+    p.add_argument("--sweet-spots", type=_sweet_spots, default=[None], help="comma-separated stop steps, 'none' for T")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per setting (for the spread)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
+    p.add_argument("--save-images", action="store_true", help="also keep every setting's inpainted images")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_sweep)
+
+
 # --- entry point -------------------------------------------------------------------------------
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train, _add_inpaint,
+    _add_evaluate, _add_sweep,
 ]
 
 

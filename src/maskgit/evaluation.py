@@ -1,0 +1,191 @@
+"""`maskgit evaluate`: FID, LPIPS, PSNR / SSIM (whole and hole), hole L1 over matched folders."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from .errors import DataError
+from .image_io import list_image_files, load_image, load_mask
+from .io_utils import atomic_write_text
+from .lpips import LPIPS
+from .metrics import l1, psnr, ssim
+from .metrics.fid import InceptionFeatures, FeatureStats, cached_stats, frechet_distance
+
+PSNR_CAP = 100.0  # dB: an exact match would be infinite, which no mean survives
+
+
+@dataclass
+class EvaluationReport:
+    num_images: int
+    fid: float
+    fid_images: int  # FID depends on N: compare only equal N
+    lpips: Optional[float]  # LPIPS-alex, mean over images
+    psnr: float  # dB, mean over images (8-bit)
+    ssim: float
+    psnr_hole: Optional[float] = None  # mean over images of the PSNR of the hole pixels
+    ssim_hole: Optional[float] = None
+    l1_hole: Optional[float] = None  # mean absolute error in the hole, [0, 1] scale
+    per_image: list[dict] = field(default_factory=list, repr=False)
+
+    def summary(self) -> str:
+        def fmt(value: Optional[float], spec: str, unit: str = "") -> str:
+            return "n/a" if value is None else f"{value:{spec}}{unit}"
+
+        return "\n".join([
+            f"{self.num_images} images; FID over {self.fid_images} images (2048-d TF-Inception pool3, "
+            "pytorch-fid preprocessing)",
+            f"  FID        {self.fid:.3f}",
+            f"  LPIPS      {fmt(self.lpips, '.4f')} (alex)",
+            f"  PSNR       {self.psnr:.2f} dB    hole: {fmt(self.psnr_hole, '.2f', ' dB')}",
+            f"  SSIM       {self.ssim:.4f}     hole: {fmt(self.ssim_hole, '.4f')}",
+            f"  L1 (hole)  {fmt(self.l1_hole, '.4f')}",
+        ])
+
+    def summary_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("per_image")
+        return data
+
+    def write(self, prefix: str | Path) -> tuple[Path, Path]:
+        """`PREFIX.json` (summary + per image) and `PREFIX.csv` (one row per image)."""
+        prefix = Path(prefix)
+        json_path, csv_path = prefix.with_name(prefix.name + ".json"), prefix.with_name(prefix.name + ".csv")
+        atomic_write_text(json_path, json.dumps({"summary": self.summary_dict(), "per_image": self.per_image},
+                                                indent=1, allow_nan=True) + "\n")
+        buffer = io.StringIO()
+        if self.per_image:
+            writer = csv.DictWriter(buffer, fieldnames=list(self.per_image[0]))
+            writer.writeheader()
+            writer.writerows(self.per_image)
+        atomic_write_text(csv_path, buffer.getvalue())
+        return json_path, csv_path
+
+
+def _mean(values: Sequence[float]) -> Optional[float]:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+@torch.no_grad()
+def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], names: Sequence[str],
+                    holes: Optional[Sequence[np.ndarray]] = None, *, extractor: Optional[InceptionFeatures] = None,
+                    lpips: Optional[LPIPS] = None, compute_lpips: bool = True, reference: Optional[FeatureStats] = None,
+                    use_cache: bool = True, batch_size: int = 64, progress: bool = False) -> EvaluationReport:
+    """Metrics of predictions against ground truth, all (H, W, 3) uint8; holes (H, W) bool, True = hole.
+
+    `reference` (the ground truth's FID statistics) is computed — and cached by content — if not given.
+    """
+    if len(preds) != len(gts) or len(preds) != len(names) or (holes is not None and len(holes) != len(preds)):
+        raise DataError(f"mismatched sets: {len(preds)} predictions, {len(gts)} ground-truth images")
+    for name, p, g in zip(names, preds, gts):
+        if p.shape != g.shape:
+            raise DataError(f"{name}: prediction is {p.shape[1]}x{p.shape[0]} but ground truth is {g.shape[1]}x{g.shape[0]}")
+    extractor = extractor or InceptionFeatures()
+    reference = reference or cached_stats(list(gts), list(names), extractor, use_cache=use_cache, progress=progress)
+    fid = frechet_distance(reference, FeatureStats.from_features(extractor(list(preds), progress=progress)))
+    device = extractor.device
+    if compute_lpips:
+        lpips = (lpips if lpips is not None else LPIPS.pretrained("alex")).to(device)
+    rows: list[dict] = []
+    for start in range(0, len(preds), batch_size):
+        stop = min(start + batch_size, len(preds))
+        same_size = len({preds[i].shape for i in range(start, stop)}) == 1
+        groups = [list(range(start, stop))] if same_size else [[i] for i in range(start, stop)]
+        for index in groups:
+            p = torch.from_numpy(np.stack([preds[i] for i in index])).permute(0, 3, 1, 2).to(device)  # (B, 3, H, W) uint8
+            g = torch.from_numpy(np.stack([gts[i] for i in index])).permute(0, 3, 1, 2).to(device)
+            region = torch.from_numpy(np.stack([holes[i] for i in index])).to(device) if holes is not None else None
+            values = {
+                "psnr": psnr(p, g).clamp(max=PSNR_CAP),
+                "ssim": ssim(p, g),
+            }
+            if compute_lpips:
+                values["lpips"] = lpips(p.float() / 127.5 - 1, g.float() / 127.5 - 1)
+            if region is not None:
+                has_hole = region.flatten(1).any(1)
+                nan = torch.full_like(values["psnr"], float("nan"))
+                values["psnr_hole"] = torch.where(has_hole, psnr(p, g, region).clamp(max=PSNR_CAP), nan)
+                values["ssim_hole"] = torch.where(has_hole, ssim(p, g, region), nan)
+                values["l1_hole"] = torch.where(has_hole, l1(p, g, region), nan)
+                values["hole_fraction"] = region.flatten(1).double().mean(1)
+            for j, i in enumerate(index):
+                rows.append({"name": names[i], **{k: float(v[j]) for k, v in values.items()}})
+    column = lambda key: [r[key] for r in rows]  # noqa: E731
+    return EvaluationReport(
+        num_images=len(rows), fid=fid, fid_images=len(preds), lpips=_mean(column("lpips")) if compute_lpips else None,
+        psnr=_mean(column("psnr")) or 0.0, ssim=_mean(column("ssim")) or 0.0,
+        psnr_hole=_mean(column("psnr_hole")) if holes is not None else None,
+        ssim_hole=_mean(column("ssim_hole")) if holes is not None else None,
+        l1_hole=_mean(column("l1_hole")) if holes is not None else None,
+        per_image=rows,
+    )
+
+
+def _keyed(paths: list[Path], root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).with_suffix("").as_posix(): p for p in paths}
+
+
+def match_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Optional[str | Path] = None
+                  ) -> tuple[list[str], list[Path], list[Path], Optional[list[Path]]]:
+    """Pair files by relative name (extension ignored); refuse sets that differ.
+
+    A lab-layout cases folder (holding `gt/` and `mask64/`) may be given as `gt_dir`: its `gt/` is the
+    ground truth and, unless `masks_dir` is given, its `mask64/` the masks. Masks may also be named
+    `mask_NNN` for images `image_NNN`, as in the lab.
+    """
+    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    if (gt_dir / "gt").is_dir():
+        if masks_dir is None and (gt_dir / "mask64").is_dir():
+            masks_dir = gt_dir / "mask64"
+        gt_dir = gt_dir / "gt"
+    preds, gts = _keyed(list_image_files(pred_dir), pred_dir), _keyed(list_image_files(gt_dir), gt_dir)
+    if set(preds) != set(gts):
+        only_pred, only_gt = sorted(set(preds) - set(gts)), sorted(set(gts) - set(preds))
+        detail = []
+        if only_pred:
+            detail.append(f"{len(only_pred)} only in {pred_dir} (e.g. {', '.join(only_pred[:3])})")
+        if only_gt:
+            detail.append(f"{len(only_gt)} only in {gt_dir} (e.g. {', '.join(only_gt[:3])})")
+        raise DataError(f"refusing to compare different sets ({len(preds)} vs {len(gts)} images): {'; '.join(detail)}")
+    if not preds:
+        raise DataError(f"no images in {pred_dir}")
+    names = sorted(preds)
+    mask_paths = None
+    if masks_dir is not None:
+        masks_dir = Path(masks_dir)
+        masks = _keyed(list_image_files(masks_dir), masks_dir)
+        mask_paths = []
+        for name in names:
+            lab_name = str(Path(name).with_name(Path(name).name.replace("image_", "mask_", 1)))
+            path = masks.get(name) or masks.get(lab_name)
+            if path is None:
+                raise DataError(f"no mask for {name} in {masks_dir} (expected {name}.png or {lab_name}.png)")
+            mask_paths.append(path)
+    return names, [preds[n] for n in names], [gts[n] for n in names], mask_paths
+
+
+def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Optional[str | Path] = None, *,
+                     mask_convention: str = "lab", device: Optional[str | torch.device] = None, use_cache: bool = True,
+                     compute_lpips: bool = True, progress: bool = True) -> EvaluationReport:
+    """Evaluate a folder of predictions against a folder of ground truth (and masks for hole metrics)."""
+    names, pred_paths, gt_paths, mask_paths = match_folders(pred_dir, gt_dir, masks_dir)
+    preds = [np.array(load_image(p)) for p in pred_paths]
+    gts = [np.array(load_image(p)) for p in gt_paths]
+    for _name, p, g, path in zip(names, preds, gts, pred_paths):
+        if p.shape != g.shape:
+            raise DataError(f"refusing to compare {path} ({p.shape[1]}x{p.shape[0]}) with its ground truth "
+                            f"({g.shape[1]}x{g.shape[0]}): sizes differ")
+    holes = None
+    if mask_paths is not None:
+        holes = [load_mask(m, mask_convention, size=(g.shape[1], g.shape[0])) for m, g in zip(mask_paths, gts)]
+    return evaluate_arrays(preds, gts, names, holes, extractor=InceptionFeatures(device), use_cache=use_cache,
+                           compute_lpips=compute_lpips, progress=progress)

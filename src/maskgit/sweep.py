@@ -1,0 +1,177 @@
+"""The lab's comparison of mask schedules: FID per (schedule, steps, sweet spot), over seeds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .batch_inpaint import image_seed, load_job
+from .cases import find_inpaint_jobs
+from .errors import DataError
+from .evaluation import evaluate_arrays, match_folders
+from .image_io import load_image, save_image
+from .io_utils import atomic_write_text
+from .lpips import LPIPS
+from .metrics.fid import InceptionFeatures, cached_stats
+
+log = logging.getLogger(__name__)
+
+METRICS = ("fid", "lpips", "psnr_hole", "ssim_hole", "l1_hole")
+
+
+@dataclass(frozen=True)
+class Setting:
+    schedule: str
+    steps: int
+    sweet_spot: Optional[int]
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.schedule}-T{self.steps}-S{self.sweet_spot or 'none'}-seed{self.seed}"
+
+
+def settings_grid(schedules: Sequence[str], steps: Sequence[int], sweet_spots: Sequence[Optional[int]],
+                  seeds: int) -> list[Setting]:
+    """Every combination; a sweet spot at or past T is the same as none, so it is left out."""
+    grid = []
+    for schedule in schedules:
+        for t in steps:
+            for s in sweet_spots:
+                if s is not None and s >= t:
+                    continue
+                grid.extend(Setting(schedule, t, s, seed) for seed in range(seeds))
+    return grid
+
+
+def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Sequence[str], steps: Sequence[int],
+              sweet_spots: Sequence[Optional[int]] = (None,), seeds: int = 1, *, batch_size: int = 64,
+              save_images: bool = False, progress: bool = True) -> list[dict]:
+    """Inpaint the cases under every setting with one loaded model, evaluate each, write CSV and plots.
+
+    Each setting's metrics are stored in `out_dir/results/KEY.json` as soon as they exist, and a
+    rerun skips the settings already there, so an interrupted sweep continues.
+    """
+    from tqdm.auto import tqdm
+
+    cases_dir, out_dir = Path(cases_dir), Path(out_dir)
+    jobs = find_inpaint_jobs([cases_dir])
+    names = [job.name.with_suffix("").as_posix() for job in jobs]
+    gt_names, _, gt_paths, _ = match_folders(cases_dir / "masked_image", cases_dir)
+    if gt_names != names:
+        raise DataError(f"{cases_dir}: masked_image/ and gt/ hold different images")
+    loaded = [load_job(job, "lab") for job in jobs]
+    images, holes = [im for im, _ in loaded], [h for _, h in loaded]
+    gts = [np.array(load_image(p)) for p in gt_paths]
+    grid = settings_grid(schedules, steps, sweet_spots, seeds)
+    extractor = InceptionFeatures(pipe.device)
+    lpips = LPIPS.pretrained("alex")
+    reference = cached_stats(gts, names, extractor, progress=progress)
+    rows = []
+    for setting in tqdm(grid, desc="sweep", disable=not progress):
+        result_path = out_dir / "results" / f"{setting.key}.json"
+        if result_path.is_file():
+            rows.append(json.loads(result_path.read_text()))
+            continue
+        preds = []
+        for start in range(0, len(images), batch_size):
+            index = range(start, min(start + batch_size, len(images)))
+            out = pipe.inpaint([images[i] for i in index], [holes[i] for i in index],
+                               generator=[image_seed(setting.seed, i) for i in index], steps=setting.steps,
+                               sweet_spot=setting.sweet_spot or 0, schedule=setting.schedule, batch_size=batch_size)
+            preds.extend(np.asarray(im) for im in out.images)
+        if save_images:
+            for name, pred in zip(names, preds):
+                from PIL import Image
+
+                save_image(Image.fromarray(pred), out_dir / "images" / setting.key / f"{name}.png")
+        report = evaluate_arrays(preds, gts, names, holes, extractor=extractor, lpips=lpips, reference=reference)
+        row = {"schedule": setting.schedule, "steps": setting.steps, "sweet_spot": setting.sweet_spot or "",
+               "seed": setting.seed, "num_images": report.num_images,
+               **{m: getattr(report, m) for m in METRICS}}
+        atomic_write_text(result_path, json.dumps(row) + "\n")
+        rows.append(row)
+        log.info("%s: FID %.3f", setting.key, report.fid)
+    summary = summarize(rows)
+    write_csv(rows, out_dir / "sweep.csv")
+    write_csv(summary, out_dir / "summary.csv")
+    plot_sweep(summary, out_dir / "fid_vs_steps.png")
+    return summary
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and spread (standard deviation) over seeds of each (schedule, steps, sweet spot)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["schedule"], row["steps"], row["sweet_spot"]), []).append(row)
+    summary = []
+    for (schedule, steps, sweet_spot), members in groups.items():
+        entry = {"schedule": schedule, "steps": steps, "sweet_spot": sweet_spot, "seeds": len(members)}
+        for metric in METRICS:
+            values = [m[metric] for m in members if m[metric] is not None]
+            entry[metric] = statistics.fmean(values) if values else None
+            entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        summary.append(entry)
+    return sorted(summary, key=lambda e: e["fid"])
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def format_table(summary: list[dict]) -> str:
+    lines = [f"{'schedule':<10}{'T':>4}{'sweet spot':>12}{'seeds':>7}{'FID':>16}{'LPIPS':>9}{'hole PSNR':>11}"]
+    for e in summary:
+        lines.append(f"{e['schedule']:<10}{e['steps']:>4}{str(e['sweet_spot'] or '-'):>12}{e['seeds']:>7}"
+                     f"{e['fid']:>9.3f} ± {e['fid_std']:<5.2f}{e['lpips'] or float('nan'):>8.4f}"
+                     f"{e['psnr_hole'] or float('nan'):>9.2f} dB")
+    best = summary[0]
+    lines.append(f"best: {best['schedule']}, T = {best['steps']}, sweet spot {best['sweet_spot'] or 'none'} "
+                 f"(FID {best['fid']:.3f})")
+    return "\n".join(lines)
+
+
+def plot_sweep(summary: list[dict], path: Path) -> None:
+    """FID against the number of decoding steps, one line per schedule (and sweet spot), spread over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    lines: dict[tuple, list[dict]] = {}
+    for entry in summary:
+        lines.setdefault((entry["schedule"], entry["sweet_spot"]), []).append(entry)
+    for (schedule, sweet_spot), entries in sorted(lines.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        entries = sorted(entries, key=lambda e: e["steps"])
+        label = schedule if not sweet_spot else f"{schedule}, stop at {sweet_spot}"
+        axis.errorbar([e["steps"] for e in entries], [e["fid"] for e in entries], yerr=[e["fid_std"] for e in entries],
+                      marker="o", capsize=3, label=label)
+    best = summary[0]
+    axis.scatter([best["steps"]], [best["fid"]], s=160, facecolors="none", edgecolors="black", zorder=5,
+                 label=f"best: {best['schedule']}, T={best['steps']}, sweet spot {best['sweet_spot'] or 'none'}")
+    axis.set_xlabel("decoding steps T")
+    axis.set_ylabel("FID (lower is better)")
+    axis.set_title(f"Mask schedules, {summary[0]['seeds']} seed(s) per point")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from .io_utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)

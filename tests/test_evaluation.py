@@ -1,0 +1,176 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+from PIL import Image
+
+from maskgit.baselines import classical_inpaint
+from maskgit.cli import main
+from maskgit.errors import DataError
+from maskgit.evaluation import evaluate_arrays, evaluate_folders, match_folders
+from maskgit.image_io import load_image, load_mask, save_mask
+from maskgit.metrics.fid import FeatureStats, InceptionFeatures, cache_dir, frechet_distance
+
+from conftest import brush_holes
+
+# ../shared/README.md, val-cases (506), FID 2048-d, pytorch-fid preprocessing
+GRAY_FID, GRAY_HOLE_PSNR = 45.032, 12.19
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return InceptionFeatures("cpu")
+
+
+@pytest.fixture(scope="module")
+def small_sets(shared):
+    cases = shared / "data" / "catface64" / "val-cases"
+    names = [f"image_{i:03d}" for i in range(40)]
+    gt = [np.array(load_image(cases / "gt" / f"{n}.png")) for n in names]
+    masked = [np.array(load_image(cases / "masked_image" / f"{n}.png")) for n in names]
+    holes = [load_mask(cases / "mask64" / f"mask_{n[6:]}.png", "lab") for n in names]
+    return names, gt, masked, holes
+
+
+@pytest.fixture(scope="module")
+def small_features(small_sets, extractor):
+    _, gt, masked, _ = small_sets
+    return extractor(gt), extractor(masked)
+
+
+def test_fid_of_a_set_against_itself_is_zero(small_features):
+    stats = FeatureStats.from_features(small_features[0])
+    assert abs(frechet_distance(stats, stats)) < 1e-3
+
+
+def test_fid_equals_a_direct_frechet_distance_on_the_same_features(small_features):
+    fa, fb = small_features
+    assert fa.shape == (40, 2048) and fa.dtype == np.float64
+    ours = frechet_distance(FeatureStats.from_features(fa), FeatureStats.from_features(fb))
+    # pytorch-fid's formula with scipy's general matrix square root.
+    mu_a, mu_b = fa.mean(0), fb.mean(0)
+    cov_a, cov_b = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # singular: 40 images, 2048 features
+        covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
+    direct = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean.real))
+    assert ours == pytest.approx(direct, rel=1e-4)
+    assert ours > 1
+    assert frechet_distance(FeatureStats.from_features(fb), FeatureStats.from_features(fa)) == pytest.approx(ours, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_gray_filled_val_cases_match_the_reference_table(shared, tmp_path):
+    """The whole evaluation path, end to end, on the 506 cases of ../shared/README.md."""
+    cases = shared / "data" / "catface64" / "val-cases"
+    assert main(["inpaint", "--method", "gray", str(cases), "--out", str(tmp_path / "gray"), "-q"]) == 0
+    for name in ("image_000.png", "image_123.png"):  # gray fill = the input as given
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "gray" / name)),
+                              np.asarray(Image.open(cases / "masked_image" / name)))
+    report = evaluate_folders(tmp_path / "gray", cases, progress=False)
+    assert report.fid_images == 506
+    assert report.fid == pytest.approx(GRAY_FID, abs=0.05)
+    assert report.psnr_hole == pytest.approx(GRAY_HOLE_PSNR, abs=0.01)
+    assert list(cache_dir().glob("*.npz"))  # the ground truth's statistics were cached
+
+
+def test_hole_metrics_ignore_pixels_outside_the_hole(small_sets, extractor):
+    names, gt, masked, holes = small_sets
+    names, gt, masked, holes = names[:4], gt[:4], masked[:4], holes[:4]
+    changed = []
+    for image, hole in zip(masked, holes):
+        image = image.copy()
+        image[~hole] = 255 - image[~hole]
+        changed.append(image)
+    a = evaluate_arrays(masked, gt, names, holes, extractor=extractor, compute_lpips=False)
+    b = evaluate_arrays(changed, gt, names, holes, extractor=extractor, compute_lpips=False)
+    for key in ("psnr_hole", "l1_hole"):
+        assert getattr(a, key) == pytest.approx(getattr(b, key), abs=1e-12)
+    assert a.psnr != pytest.approx(b.psnr)
+    # SSIM's window reaches a few pixels past the hole border, but the hole's own pixels are what is averaged.
+    assert a.l1_hole == pytest.approx(np.mean([np.abs(m[h].astype(float) - g[h]).mean() / 255
+                                               for m, g, h in zip(masked, gt, holes)]))
+
+
+def test_mismatched_folders_are_refused(tmp_path, capsys):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    for folder, names in ((pred, ["a", "b", "c"]), (gt, ["a", "b", "d"])):
+        folder.mkdir()
+        for n in names:
+            Image.new("RGB", (16, 16)).save(folder / f"{n}.png")
+    with pytest.raises(DataError, match="different sets"):
+        match_folders(pred, gt)
+    (gt / "d.png").rename(gt / "c.png")
+    (gt / "extra.png").write_bytes((gt / "a.png").read_bytes())
+    with pytest.raises(DataError, match=r"3 vs 4 images"):
+        match_folders(pred, gt)
+    (gt / "extra.png").unlink()
+    Image.new("RGB", (20, 16)).save(gt / "b.png")
+    with pytest.raises(DataError, match="sizes differ"):
+        evaluate_folders(pred, gt, progress=False)
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and err.count("\n") == 1 and "b.png" in err
+
+
+def test_evaluate_cli_writes_json_and_csv(small_sets, tmp_path, capsys):
+    names, gt, masked, holes = small_sets
+    for folder, images in (("pred", masked[:5]), ("gt", gt[:5])):
+        (tmp_path / folder).mkdir()
+        for n, im in zip(names, images):
+            Image.fromarray(im).save(tmp_path / folder / f"{n}.png")
+    for n, h in zip(names[:5], holes):
+        save_mask(h, tmp_path / "masks" / f"mask_{n[6:]}.png", "lab")
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--masks",
+                 str(tmp_path / "masks"), "--out", str(tmp_path / "eval"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "FID over 5 images" in out and "hole:" in out
+    data = json.loads((tmp_path / "eval.json").read_text())
+    assert data["summary"]["fid_images"] == 5 and len(data["per_image"]) == 5
+    assert data["summary"]["psnr_hole"] < data["summary"]["psnr"]
+    assert (tmp_path / "eval.csv").read_text().startswith("name,psnr,ssim,lpips,psnr_hole")
+
+
+@pytest.mark.parametrize("method", ["telea", "navier-stokes", "gray"])
+def test_classical_baselines_keep_known_pixels(small_sets, method):
+    _, gt, masked, holes = small_sets
+    out = classical_inpaint(masked[0], holes[0], method)
+    assert out.shape == masked[0].shape and out.dtype == np.uint8
+    assert np.array_equal(out[~holes[0]], masked[0][~holes[0]])
+    if method == "gray":
+        assert (out[holes[0]] == 128).all()
+    else:
+        error = np.abs(out[holes[0]].astype(int) - gt[0][holes[0]]).mean()
+        assert error < np.abs(masked[0][holes[0]].astype(int) - gt[0][holes[0]]).mean()  # better than gray
+
+
+def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
+    from maskgit.sweep import run_sweep, settings_grid
+
+    cases = tmp_path / "cases"
+    rng = np.random.default_rng(0)
+    for i, hole in enumerate(brush_holes(6)):
+        gt = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        masked = gt.copy()
+        masked[hole] = 128
+        for sub, image in (("gt", gt), ("masked_image", masked)):
+            (cases / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(cases / sub / f"image_{i:03d}.png")
+        save_mask(hole, cases / "mask64" / f"mask_{i:03d}.png", "lab")
+    assert len(settings_grid(["cosine", "linear"], [4, 6], [None, 3, 6], 2)) == 2 * (2 + 2) * 2  # T=4: none, 3; T=6: none, 3 (6 is T itself)
+    summary = run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine", "linear"], [4], [None, 2], seeds=2,
+                        batch_size=4, progress=False)
+    assert len(summary) == 4 and all(e["seeds"] == 2 for e in summary)
+    assert summary == sorted(summary, key=lambda e: e["fid"])
+    results = sorted((tmp_path / "sweep" / "results").glob("*.json"))
+    assert len(results) == 8
+    assert (tmp_path / "sweep" / "fid_vs_steps.png").is_file() and (tmp_path / "sweep" / "sweep.csv").is_file()
+    # A rerun reuses the stored results: a doctored one shows up in the summary unchanged.
+    doctored = json.loads(results[0].read_text())
+    doctored["fid"] = -1.0
+    results[0].write_text(json.dumps(doctored))
+    again = run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine", "linear"], [4], [None, 2], seeds=2,
+                      batch_size=4, progress=False)
+    assert again[0]["fid"] < summary[0]["fid"]
