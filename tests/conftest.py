@@ -115,3 +115,11 @@ def brush_holes(count: int, size: int = 32, seed: int = 0):
     from maskgit.masks import make_masks
 
     return list(make_masks("brush", count, size, seed))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

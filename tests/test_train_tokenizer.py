@@ -16,7 +16,7 @@ from maskgit.errors import CheckpointError, DataError
 from maskgit.tokenizer import VQGAN
 from maskgit.train.tokenizer import train_tokenizer
 
-from conftest import REPO, micro_tokenizer_config, write_random_images
+from conftest import REPO, free_port, micro_tokenizer_config, write_random_images
 
 
 def _l1(model: VQGAN, images: torch.Tensor) -> float:
@@ -140,14 +140,6 @@ def test_image_folder_converts_modes_and_sizes_recursively(tmp_path):
     assert uncached.images is None and torch.equal(uncached.batch([0, 1, 2]), batch)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_gloo_run_trains(tmp_path):
     data = write_random_images(tmp_path / "data", 12)
@@ -158,7 +150,7 @@ def test_two_process_gloo_run_trains(tmp_path):
     run = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
          "-m", "maskgit.cli", "train-tokenizer", "--data", str(data), "--config", str(cfg_path),
          "--out", str(run), "--device", "cpu", "-q"],
         capture_output=True, text=True, env=env, timeout=300,

@@ -17,7 +17,7 @@ from maskgit.tokenizer import VQGAN
 from maskgit.train.transformer import train_transformer
 from maskgit.transformer import BidirectionalTransformer
 
-from conftest import REPO, micro_transformer_config, write_random_images
+from conftest import REPO, free_port, micro_transformer_config, write_random_images
 
 
 def _cache(tokenizer_dir, data, out):
@@ -137,14 +137,6 @@ def test_corrupt_transformer_checkpoint(micro_tokenizer, tmp_path):
                           device="cpu", progress=False)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_gloo_run_trains(micro_tokenizer, tmp_path):
     data = write_random_images(tmp_path / "data", 12)
@@ -154,7 +146,7 @@ def test_two_process_gloo_run_trains(micro_tokenizer, tmp_path):
     run = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
          "-m", "maskgit.cli", "train", "--tokenizer", str(micro_tokenizer), "--tokens", str(cache),
          "--config", str(cfg_path), "--out", str(run), "--device", "cpu", "-q"],
         capture_output=True, text=True, env=env, timeout=300,

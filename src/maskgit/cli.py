@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .errors import MaskgitError
 
@@ -33,31 +33,39 @@ def _setup_logging(quiet: bool) -> None:
 # --- train-tokenizer ---------------------------------------------------------------------------
 
 
+def _training_config(args: argparse.Namespace, load_preset: Callable, load_run: Callable,
+                     inputs: dict[str, str]) -> tuple[Any, Path, dict[str, Any]]:
+    """Config, run folder and input paths of a training command, fresh or resumed, overrides applied.
+
+    `inputs` maps argument names to the keys under which a run's `run.json` recorded them.
+    """
+    if args.resume:
+        config, info = load_run(args.resume)
+        out = Path(args.resume)
+        if args.out and Path(args.out) != out:
+            raise MaskgitError("--out and --resume name different folders; --resume continues the run in its own folder")
+        if args.seed is not None:
+            raise MaskgitError("--seed cannot change on --resume")
+        paths = {name: getattr(args, name) or info.get(key) for name, key in inputs.items()}
+    else:
+        config, out = load_preset(args.config), Path(args.out) if args.out else None
+        paths = {name: getattr(args, name) for name in inputs}
+    missing = [f"--{name}" for name, value in paths.items() if not value] + ([] if out else ["--out"])
+    if missing:
+        raise MaskgitError(f"{args.command} needs {', '.join(missing)} (or --resume RUN_DIR)")
+    for name in ("max_steps", "batch_size", "accum", "seed"):
+        if getattr(args, name, None) is not None:
+            setattr(config, name, getattr(args, name))
+    config.__post_init__()
+    return config, out, paths
+
+
 def _train_tokenizer(args: argparse.Namespace) -> None:
     from .config import load_tokenizer_training_config
     from .train.tokenizer import load_run_config, train_tokenizer
 
-    if args.resume:
-        config, saved_data = load_run_config(args.resume)
-        out, data = Path(args.resume), args.data or saved_data
-        if args.out and Path(args.out) != out:
-            raise MaskgitError("--out and --resume name different folders; --resume continues the run in its own folder")
-        if data is None:
-            raise MaskgitError(f"{out}: the run does not record its data folder; pass --data")
-    else:
-        if not args.data or not args.out:
-            raise MaskgitError("train-tokenizer needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
-        config, out, data = load_tokenizer_training_config(args.config), Path(args.out), args.data
-    if args.max_steps is not None:
-        config.max_steps = args.max_steps
-    if args.batch_size is not None:
-        config.batch_size = args.batch_size
-    if args.seed is not None:
-        if args.resume:
-            raise MaskgitError("--seed cannot change on --resume")
-        config.seed = args.seed
-    config.__post_init__()
-    exported = train_tokenizer(config, data, out, resume=bool(args.resume), device=args.device,
+    config, out, paths = _training_config(args, load_tokenizer_training_config, load_run_config, {"data": "data_dir"})
+    exported = train_tokenizer(config, paths["data"], out, resume=bool(args.resume), device=args.device,
                                stop_after=args.stop_after, progress=not args.quiet)
     log.info("tokenizer saved to %s", exported)
 
@@ -195,28 +203,12 @@ def _train(args: argparse.Namespace) -> None:
     from .config import load_transformer_training_config
     from .train.transformer import load_run_config, train_transformer
 
-    if args.resume:
-        config, info = load_run_config(args.resume)
-        out = Path(args.resume)
-        tokenizer, tokens = args.tokenizer or info.get("tokenizer"), args.tokens or info.get("tokens")
-        if args.out and Path(args.out) != out:
-            raise MaskgitError("--out and --resume name different folders; --resume continues the run in its own folder")
-    else:
-        if not (args.tokenizer and args.tokens and args.out):
-            raise MaskgitError("train needs --tokenizer RUN, --tokens TOKENS_OR_DATA and --out RUN_DIR (or --resume RUN_DIR)")
-        config, out, tokenizer, tokens = load_transformer_training_config(args.config), Path(args.out), args.tokenizer, args.tokens
-    for name in ("max_steps", "batch_size", "accum"):
-        if getattr(args, name) is not None:
-            setattr(config, name, getattr(args, name))
+    config, out, paths = _training_config(args, load_transformer_training_config, load_run_config,
+                                          {"tokenizer": "tokenizer", "tokens": "tokens"})
     if args.compile:
         config.compile = True
-    if args.seed is not None:
-        if args.resume:
-            raise MaskgitError("--seed cannot change on --resume")
-        config.seed = args.seed
-    config.__post_init__()
-    run = train_transformer(config, tokenizer, tokens, out, resume=bool(args.resume), device=args.device,
-                            stop_after=args.stop_after, progress=not args.quiet)
+    run = train_transformer(config, paths["tokenizer"], paths["tokens"], out, resume=bool(args.resume),
+                            device=args.device, stop_after=args.stop_after, progress=not args.quiet)
     log.info("MaskGIT model saved to %s (load it with MaskGIT.from_pretrained)", run)
 
 

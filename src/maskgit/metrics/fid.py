@@ -19,6 +19,7 @@ import importlib.util
 import io
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -57,7 +58,9 @@ class InceptionFeatures:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.batch_size = batch_size
         try:
-            self.model = torch.jit.load(str(inception_path()), map_location=self.device).eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # the file is TorchScript; nothing else to load
+                self.model = torch.jit.load(str(inception_path()), map_location=self.device).eval()
         except RuntimeError as exc:
             raise WeightsError(f"cannot load the FID network: {str(exc).splitlines()[0]}") from None
 

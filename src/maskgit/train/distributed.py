@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import inspect
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -52,6 +53,16 @@ def setup(device: Optional[str | torch.device] = None) -> DistributedContext:
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def session(device: Optional[str | torch.device] = None) -> Iterator[DistributedContext]:
+    """`setup` on entry, `destroy_process_group` on exit, also after an error."""
+    ctx = setup(device)
+    try:
+        yield ctx
+    finally:
+        cleanup()
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:

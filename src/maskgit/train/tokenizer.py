@@ -30,14 +30,14 @@ LOG_COLUMNS = ["train/loss_g", "train/l1", "train/lpips", "train/codebook", "tra
                "train/reseeded", "train/lr", "train/images_per_s"]
 
 
-def load_run_config(run_dir: str | Path) -> tuple[TokenizerTrainingConfig, Optional[str]]:
-    """The config and data folder a run was started with (for `--resume`)."""
+def load_run_config(run_dir: str | Path) -> tuple[TokenizerTrainingConfig, dict]:
+    """The config and inputs (`data_dir`) a run was started with, for `--resume`."""
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT_NAME).is_file():
         raise CheckpointError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
     config = config_from_dict(TokenizerTrainingConfig, read_config_file(run_dir / "config.yaml"), source=str(run_dir / "config.yaml"))
-    run_info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    return config, run_info.get("data_dir")
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    return config, info
 
 
 def train_tokenizer(
@@ -58,11 +58,8 @@ def train_tokenizer(
     Returns:
         The folder of the exported tokenizer (`out_dir/tokenizer`).
     """
-    ctx = distributed.setup(device)
-    try:
+    with distributed.session(device) as ctx:
         return _train(config, Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress)
-    finally:
-        distributed.cleanup()
 
 
 def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: distributed.DistributedContext,

@@ -79,11 +79,8 @@ def train_transformer(
     weights, `sampling.json`) beside `checkpoint.pt`, `config.yaml`, `metrics.csv`, `tensorboard/`.
     Returns the run folder.
     """
-    ctx = distributed.setup(device)
-    try:
+    with distributed.session(device) as ctx:
         return _train(config, Path(tokenizer_path), Path(tokens), Path(out_dir), ctx, resume, stop_after, progress)
-    finally:
-        distributed.cleanup()
 
 
 def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Path, out_dir: Path,
