@@ -123,3 +123,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_two_processes(*cli_args: str):
+    """`torchrun --nproc_per_node=2 -m maskgit.cli ARGS` on the CPU (gloo); returns the finished process."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+         "-m", "maskgit.cli", *cli_args, "--device", "cpu", "-q"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+
+
+def write_config(config, path: Path) -> Path:
+    import yaml
+
+    from maskgit.config import config_to_dict
+
+    path.write_text(yaml.safe_dump(config_to_dict(config)))
+    return path

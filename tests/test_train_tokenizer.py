@@ -1,22 +1,19 @@
 import csv
 import json
 import logging
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from PIL import Image
 
 from maskgit.cli import main
-from maskgit.config import config_to_dict, load_tokenizer_training_config
+from maskgit.config import load_tokenizer_training_config
 from maskgit.data import ImageFolder
 from maskgit.errors import CheckpointError, DataError
 from maskgit.tokenizer import VQGAN
 from maskgit.train.tokenizer import train_tokenizer
 
-from conftest import REPO, free_port, micro_tokenizer_config, write_random_images
+from conftest import micro_tokenizer_config, run_two_processes, write_config, write_random_images
 
 
 def _l1(model: VQGAN, images: torch.Tensor) -> float:
@@ -68,10 +65,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 
 def test_cli_resume_continues_to_a_larger_max_steps(tmp_path, capsys):
     data = write_random_images(tmp_path / "data", 6)
-    cfg_path = tmp_path / "micro.yaml"
-    import yaml
-
-    cfg_path.write_text(yaml.safe_dump(config_to_dict(micro_tokenizer_config())))
+    cfg_path = write_config(micro_tokenizer_config(), tmp_path / "micro.yaml")
     run = tmp_path / "run"
     assert main(["train-tokenizer", "--data", str(data), "--config", str(cfg_path), "--out", str(run), "-q",
                  "--device", "cpu", "--max-steps", "3"]) == 0
@@ -143,18 +137,9 @@ def test_image_folder_converts_modes_and_sizes_recursively(tmp_path):
 @pytest.mark.slow
 def test_two_process_gloo_run_trains(tmp_path):
     data = write_random_images(tmp_path / "data", 12)
-    import yaml
-
-    cfg_path = tmp_path / "micro.yaml"
-    cfg_path.write_text(yaml.safe_dump(config_to_dict(micro_tokenizer_config(max_steps=4, checkpoint_every=4))))
+    cfg_path = write_config(micro_tokenizer_config(max_steps=4, checkpoint_every=4), tmp_path / "micro.yaml")
     run = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-         "-m", "maskgit.cli", "train-tokenizer", "--data", str(data), "--config", str(cfg_path),
-         "--out", str(run), "--device", "cpu", "-q"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
+    result = run_two_processes("train-tokenizer", "--data", str(data), "--config", str(cfg_path), "--out", str(run))
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run / "run.json").read_text())["world_size"] == 2
     state = _state(run)

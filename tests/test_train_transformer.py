@@ -1,15 +1,10 @@
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
-import yaml
 
 from maskgit.cli import main
-from maskgit.config import config_to_dict
 from maskgit.data import TokenDataset, encode_folder
 from maskgit.errors import CheckpointError, DataError
 from maskgit.pipeline import MaskGIT
@@ -17,7 +12,7 @@ from maskgit.tokenizer import VQGAN
 from maskgit.train.transformer import train_transformer
 from maskgit.transformer import BidirectionalTransformer
 
-from conftest import REPO, free_port, micro_transformer_config, write_random_images
+from conftest import micro_transformer_config, run_two_processes, write_config, write_random_images
 
 
 def _cache(tokenizer_dir, data, out):
@@ -103,8 +98,7 @@ def test_resume_equals_an_uninterrupted_run(micro_tokenizer, tmp_path):
 
 def test_train_cli_from_an_image_folder_and_resume(micro_tokenizer, tmp_path, capsys):
     data = write_random_images(tmp_path / "data", 6)
-    cfg_path = tmp_path / "micro.yaml"
-    cfg_path.write_text(yaml.safe_dump(config_to_dict(micro_transformer_config())))
+    cfg_path = write_config(micro_transformer_config(), tmp_path / "micro.yaml")
     run = tmp_path / "run"
     base = ["train", "--tokenizer", str(micro_tokenizer), "--tokens", str(data), "--config", str(cfg_path), "-q", "--device", "cpu"]
     assert main(base + ["--out", str(run), "--max-steps", "2"]) == 0
@@ -141,16 +135,10 @@ def test_corrupt_transformer_checkpoint(micro_tokenizer, tmp_path):
 def test_two_process_gloo_run_trains(micro_tokenizer, tmp_path):
     data = write_random_images(tmp_path / "data", 12)
     cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
-    cfg_path = tmp_path / "micro.yaml"
-    cfg_path.write_text(yaml.safe_dump(config_to_dict(micro_transformer_config(max_steps=4, accum=2))))
+    cfg_path = write_config(micro_transformer_config(max_steps=4, accum=2), tmp_path / "micro.yaml")
     run = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-         "-m", "maskgit.cli", "train", "--tokenizer", str(micro_tokenizer), "--tokens", str(cache),
-         "--config", str(cfg_path), "--out", str(run), "--device", "cpu", "-q"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
+    result = run_two_processes("train", "--tokenizer", str(micro_tokenizer), "--tokens", str(cache),
+                               "--config", str(cfg_path), "--out", str(run))
     assert result.returncode == 0, result.stderr[-3000:]
     state = _state(run)
     assert state["step"] == 4 and state["world_size"] == 2

@@ -60,6 +60,17 @@ def _training_config(args: argparse.Namespace, load_preset: Callable, load_run: 
     return config, out, paths
 
 
+def _add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The options both training commands share (read back by `_training_config`)."""
+    p.add_argument("--max-steps", type=int, help="optimizer steps (overrides the config)")
+    p.add_argument("--batch-size", type=int, help="images per step and process (overrides the config)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the config)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
+    p.add_argument("--stop-after", type=int, metavar="STEP", help="stop with a checkpoint at this step (to split a run)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or info messages")
+
+
 def _train_tokenizer(args: argparse.Namespace) -> None:
     from .config import load_tokenizer_training_config
     from .train.tokenizer import load_run_config, train_tokenizer
@@ -76,13 +87,7 @@ def _add_train_tokenizer(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="folder of training images (any size: resized and centre-cropped)")
     p.add_argument("--config", default="catface64", help="preset name (catface64, tiny) or a YAML/JSON file")
     p.add_argument("--out", help="run folder for checkpoints, logs, samples and the exported tokenizer")
-    p.add_argument("--max-steps", type=int, help="total training steps (overrides the config)")
-    p.add_argument("--batch-size", type=int, help="images per step and process (overrides the config)")
-    p.add_argument("--seed", type=int, help="random seed (overrides the config)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
-    p.add_argument("--stop-after", type=int, metavar="STEP", help="stop with a checkpoint at this step (to split a run)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or info messages")
+    _add_training_arguments(p)
     p.set_defaults(func=_train_tokenizer)
 
 
@@ -219,15 +224,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokens", help="token cache from `maskgit encode`, or a folder of images (encoded first)")
     p.add_argument("--config", default="catface64", help="preset (lab, catface64, tiny) or a YAML/JSON file")
     p.add_argument("--out", help="run folder; it becomes a MaskGIT model folder")
-    p.add_argument("--max-steps", type=int, help="optimizer steps (overrides the config)")
-    p.add_argument("--batch-size", type=int, help="images per micro-step and process (overrides the config)")
     p.add_argument("--accum", type=int, help="gradient accumulation micro-steps (overrides the config)")
     p.add_argument("--compile", action="store_true", help="torch.compile the transformer (CUDA)")
-    p.add_argument("--seed", type=int, help="random seed (overrides the config)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
-    p.add_argument("--stop-after", type=int, metavar="STEP", help="stop with a checkpoint at this step")
-    p.add_argument("-q", "--quiet", action="store_true")
+    _add_training_arguments(p)
     p.set_defaults(func=_train)
 
 
