@@ -33,14 +33,16 @@ def _setup_logging(quiet: bool) -> None:
 # --- train-tokenizer ---------------------------------------------------------------------------
 
 
-def _training_config(args: argparse.Namespace, load_preset: Callable, load_run: Callable,
+def _training_config(args: argparse.Namespace, load_preset: Callable, config_cls: type,
                      inputs: dict[str, str]) -> tuple[Any, Path, dict[str, Any]]:
     """Config, run folder and input paths of a training command, fresh or resumed, overrides applied.
 
     `inputs` maps argument names to the keys under which a run's `run.json` recorded them.
     """
     if args.resume:
-        config, info = load_run(args.resume)
+        from .train.common import load_run_config
+
+        config, info = load_run_config(args.resume, config_cls)
         out = Path(args.resume)
         if args.out and Path(args.out) != out:
             raise MaskgitError("--out and --resume name different folders; --resume continues the run in its own folder")
@@ -73,9 +75,11 @@ def _add_training_arguments(p: argparse.ArgumentParser) -> None:
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
     from .config import load_tokenizer_training_config
-    from .train.tokenizer import load_run_config, train_tokenizer
+    from .config import TokenizerTrainingConfig
+    from .train.tokenizer import train_tokenizer
 
-    config, out, paths = _training_config(args, load_tokenizer_training_config, load_run_config, {"data": "data_dir"})
+    config, out, paths = _training_config(args, load_tokenizer_training_config, TokenizerTrainingConfig,
+                                          {"data": "data_dir"})
     exported = train_tokenizer(config, paths["data"], out, resume=bool(args.resume), device=args.device,
                                stop_after=args.stop_after, progress=not args.quiet)
     log.info("tokenizer saved to %s", exported)
@@ -206,9 +210,10 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from .config import load_transformer_training_config
-    from .train.transformer import load_run_config, train_transformer
+    from .config import TransformerTrainingConfig
+    from .train.transformer import train_transformer
 
-    config, out, paths = _training_config(args, load_transformer_training_config, load_run_config,
+    config, out, paths = _training_config(args, load_transformer_training_config, TransformerTrainingConfig,
                                           {"tokenizer": "tokenizer", "tokens": "tokens"})
     if args.compile:
         config.compile = True

@@ -171,13 +171,13 @@ def composite(original: np.ndarray, generated: np.ndarray, hole: np.ndarray, fea
     known pixels within k pixels of the hole are blended towards `generated` (weight falling
     linearly with distance), hiding the seam; pixels further away stay exact.
     """
+    if feather == 0:
+        return np.where(hole[..., None], generated, original).astype(np.uint8)
     hole_t = torch.from_numpy(np.asarray(hole, dtype=bool))
     weight = hole_t.float()
     for k in range(1, feather + 1):
         ring = dilate_hole(hole_t, k) & ~dilate_hole(hole_t, k - 1)
         weight[ring] = 1 - k / (feather + 1)
-    if feather == 0:
-        return np.where(hole[..., None], generated, original).astype(np.uint8)
     w = weight.numpy()[..., None]
     blended = np.rint(w * generated.astype(np.float64) + (1 - w) * original.astype(np.float64))
     return np.where(w == 0, original, blended).astype(np.uint8)

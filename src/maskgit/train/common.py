@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import math
 import time
@@ -74,6 +75,19 @@ def reset_optimizer_rows(optimizer: torch.optim.Optimizer, parameter: torch.nn.P
     for key in ("exp_avg", "exp_avg_sq"):
         if key in state:
             state[key][rows.to(state[key].device)] = 0
+
+
+def load_run_config(run_dir: str | Path, config_cls: type) -> tuple[Any, dict]:
+    """The training config (`config.yaml`) and inputs (`run.json`) a run was started with, for `--resume`."""
+    from ..config import config_from_dict, read_config_file
+    from .checkpoint import CHECKPOINT_NAME
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT_NAME).is_file():
+        raise CheckpointError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
+    config = config_from_dict(config_cls, read_config_file(run_dir / "config.yaml"), source=str(run_dir / "config.yaml"))
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    return config, info
 
 
 def check_run_dir(out_dir: Path, resume: bool) -> None:

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..config import TokenizerTrainingConfig, config_from_dict, config_to_dict, read_config_file, save_config
+from ..config import TokenizerTrainingConfig, config_to_dict, save_config
 from ..data import ImageFolder, StepBatchSampler, random_flip
 from ..errors import CheckpointError
 from ..image_io import make_grid, save_image
@@ -28,16 +28,6 @@ CHECKPOINT_KIND = "tokenizer"
 LOG_COLUMNS = ["train/loss_g", "train/l1", "train/lpips", "train/codebook", "train/gan_g", "train/disc_weight",
                "train/loss_d", "train/logits_real", "train/logits_fake", "train/perplexity", "train/usage",
                "train/reseeded", "train/lr", "train/images_per_s"]
-
-
-def load_run_config(run_dir: str | Path) -> tuple[TokenizerTrainingConfig, dict]:
-    """The config and inputs (`data_dir`) a run was started with, for `--resume`."""
-    run_dir = Path(run_dir)
-    if not (run_dir / CHECKPOINT_NAME).is_file():
-        raise CheckpointError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
-    config = config_from_dict(TokenizerTrainingConfig, read_config_file(run_dir / "config.yaml"), source=str(run_dir / "config.yaml"))
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    return config, info
 
 
 def train_tokenizer(

@@ -12,8 +12,7 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from ..config import (SamplingConfig, TransformerTrainingConfig, config_from_dict, config_to_dict, read_config_file,
-                      save_config)
+from ..config import (SamplingConfig, TransformerTrainingConfig, config_to_dict, save_config)
 from ..data import StepBatchSampler, TokenDataset, encode_folder, file_fingerprint, is_token_cache
 from ..errors import CheckpointError, DataError
 from ..io_utils import atomic_write_text
@@ -36,18 +35,7 @@ LOG_COLUMNS = ["train/loss", "train/accuracy", "val/loss", "val/accuracy", "trai
                "train/images_per_s", "train/tokens_per_s"]
 
 
-def load_run_config(run_dir: str | Path) -> tuple[TransformerTrainingConfig, dict]:
-    """The config and inputs (tokenizer, tokens) a run was started with, for `--resume`."""
-    run_dir = Path(run_dir)
-    if not (run_dir / CHECKPOINT_NAME).is_file():
-        raise CheckpointError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
-    config = config_from_dict(TransformerTrainingConfig, read_config_file(run_dir / "config.yaml"),
-                              source=str(run_dir / "config.yaml"))
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    return config, info
-
-
-def prepare_tokens(tokenizer_path: str | Path, tokens: str | Path, out_dir: Path, device: torch.device,
+def prepare_tokens(tokenizer: VQGAN, tokenizer_dir: Path, tokens: str | Path, out_dir: Path, device: torch.device,
                    ctx: distributed.DistributedContext, progress: bool) -> Path:
     """A token cache made with this tokenizer: `tokens` itself, or an image folder encoded into `out_dir/tokens`."""
     tokens = Path(tokens)
@@ -55,9 +43,8 @@ def prepare_tokens(tokenizer_path: str | Path, tokens: str | Path, out_dir: Path
         return tokens
     cache = out_dir / "tokens"
     if ctx.is_main and not is_token_cache(cache):
-        tokenizer = VQGAN.from_pretrained(tokenizer_path, device=device)
         log.info("encoding the images under %s into %s", tokens, cache)
-        encode_folder(tokenizer, resolve_tokenizer_dir(tokenizer_path), tokens, cache, progress=progress)
+        encode_folder(tokenizer.to(device), tokenizer_dir, tokens, cache, progress=progress)
     distributed.barrier()
     return cache
 
@@ -94,7 +81,7 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
     if state is not None and state["config"]["model"] != config_to_dict(cfg.model):
         raise CheckpointError(f"{out_dir}: the model config differs from the checkpoint's; resume with the run's config.yaml")
 
-    cache = prepare_tokens(tokenizer_dir, tokens_path, out_dir, device, ctx, progress)
+    cache = prepare_tokens(tokenizer, tokenizer_dir, tokens_path, out_dir, device, ctx, progress)
     dataset = TokenDataset(cache)
     if dataset.meta.get("tokenizer_fingerprint") != file_fingerprint(tokenizer_dir / WEIGHTS_NAME):
         raise DataError(f"token cache {cache} was made with another tokenizer than {tokenizer_dir}; re-run `maskgit encode`")
