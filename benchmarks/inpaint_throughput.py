@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from flops import bf16_peak, describe, forward_flops_per_image
 from maskgit.config import SamplingConfig, load_transformer_training_config
 from maskgit.masks import make_masks, tokens_from_hole
 from maskgit.sampling import iterative_decode
@@ -91,7 +92,7 @@ def main() -> None:
         for s in range(n):
             if args.full:
                 pipe.inpaint([images[s]], [holes[s].numpy()], generator=[generators[s]], steps=args.steps,
-                             sweet_spot=args.sweet_spot, batch_size=1)
+                             sweet_spot=args.sweet_spot, batch_size=1, mixed_precision=False)
             else:
                 iterative_decode(transformer, tokens[s : s + 1], unknown[s : s + 1], cfg, [generators[s]],
                                  mixed_precision=False)
@@ -106,17 +107,22 @@ def main() -> None:
     reference = run_reference(reference_count)
     name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     what = "whole pipeline" if args.full else "transformer decoding loop"
-    print(f"{args.model or 'preset ' + args.preset} on {name}, {what}, T={args.steps}, sweet spot {args.sweet_spot}, "
-          f"{count} lab-style brush holes")
-    print(f"reference (one image at a time, fp32, explicit attention): {reference:9.1f} images/s")
-    print(f"batched (batch {batch}, fused attention{', bf16' if cuda else ''}):      {fast:9.1f} images/s")
-    print(f"speed-up: {fast / reference:.2f}x")
+    flops = forward_flops_per_image(transformer.config) * (args.sweet_spot or args.steps)  # one forward per step
+    peak = bf16_peak(device)
+    print(f"inpainting, {args.model or 'preset ' + args.preset} on {name}, torch {torch.__version__}, {what}, "
+          f"T={args.steps}, sweet spot {args.sweet_spot}, {count} lab-style brush holes, "
+          f"{flops / 1e9:.1f} GFLOP per image in the transformer")
+    print(f"  reference (one image at a time, fp32, explicit attention): {reference:9.1f} images/s, "
+          f"{describe(reference, flops, peak)}")
+    print(f"  batched (batch {batch}, fused attention{', bf16' if cuda else ''}): {fast:9.1f} images/s, "
+          f"{fast / reference:6.2f}x, {describe(fast, flops, peak)}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": args.model or args.preset, "device": name, "full": args.full, "steps": args.steps,
-                       "sweet_spot": args.sweet_spot, "batch": batch, "reference_images_per_s": reference,
-                       "batched_images_per_s": fast, "speedup": fast / reference}, f, indent=2)
-
+            json.dump({"model": args.model or args.preset, "device": name, "torch": torch.__version__, "full": args.full,
+                       "steps": args.steps, "sweet_spot": args.sweet_spot, "batch": batch,
+                       "reference_images_per_s": reference, "batched_images_per_s": fast, "speedup": fast / reference,
+                       "flops_per_image": flops, "batched_tflops": fast * flops / 1e12,
+                       "batched_mfu": fast * flops / peak if peak else None}, f, indent=2)
 
 if __name__ == "__main__":
     main()

@@ -4,9 +4,11 @@
     python benchmarks/train_throughput.py --preset tiny --device cpu --fast-batch 64
 
 fast: fused attention (scaled_dot_product_attention), bf16 autocast on CUDA, a large batch,
-      fused AdamW, optionally torch.compile.
+      fused AdamW; with --compile also the same under torch.compile.
 reference: configured like the lab: fp32, explicit softmax(QKᵀ/√d)V attention, batch 10.
-Both train the same preset on random token grids with the real masking and loss.
+All train the same preset on random token grids with the real masking and loss. Printed per row:
+images/s, the ratio to the reference, achieved matmul TFLOP/s and, on a known card, MFU against
+its dense bf16 peak (see flops.py for what is counted).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 
 import torch
 
+from flops import bf16_peak, describe, training_flops_per_image
 from maskgit.config import load_transformer_training_config
 from maskgit.masks import training_token_mask
 from maskgit.train.common import adamw, autocast
@@ -77,23 +80,28 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = False  # the reference is plain fp32
     fast_batch = args.fast_batch or (256 if device.type == "cuda" else 64)
     bf16 = device.type == "cuda"
-    reference = measure(args.preset, device, args.reference_batch, fused=False, bf16=False, compile_model=False,
-                        steps=args.steps, warmup=args.warmup)
-    fast = measure(args.preset, device, fast_batch, fused=True, bf16=bf16, compile_model=args.compile,
-                   steps=args.steps, warmup=args.warmup)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"preset {args.preset} on {name}, torch {torch.__version__}")
-    print(f"reference (fp32, explicit attention, batch {args.reference_batch}): {reference:9.1f} images/s")
-    print(f"fast ({'bf16' if bf16 else 'fp32'}, fused attention, batch {fast_batch}{', compiled' if args.compile else ''}): "
-          f"{fast:9.1f} images/s")
-    print(f"speed-up: {fast / reference:.2f}x")
-    if args.json:
-        result = {"preset": args.preset, "device": name, "reference_images_per_s": reference,
-                  "fast_images_per_s": fast, "fast_batch": fast_batch, "compiled": args.compile,
-                  "speedup": fast / reference}
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-
+    flops = training_flops_per_image(load_transformer_training_config(args.preset).model)
+    peak = bf16_peak(device)
+    print(f"training, preset {args.preset} on {name}, torch {torch.__version__}, "
+          f"{flops / 1e9:.1f} GFLOP per image (matmuls, forward + backward)", flush=True)
+    fast_name = f"fast ({'bf16' if bf16 else 'fp32'}, fused attention{', fused AdamW' if bf16 else ''}, batch {fast_batch}"
+    settings = [(f"reference (fp32, explicit attention, batch {args.reference_batch})", args.reference_batch, False, False, False),
+                (fast_name + ")", fast_batch, True, bf16, False)]
+    if args.compile:
+        settings.append((fast_name + ", torch.compile)", fast_batch, True, bf16, True))
+    rows = []
+    for label, batch, fused, use_bf16, compiled in settings:  # each row printed and saved as soon as measured
+        rate = measure(args.preset, device, batch, fused=fused, bf16=use_bf16, compile_model=compiled,
+                       steps=args.steps, warmup=args.warmup)
+        rows.append({"setting": label, "batch": batch, "compiled": compiled, "images_per_s": rate,
+                     "speedup": rate / rows[0]["images_per_s"] if rows else 1.0, "tflops": rate * flops / 1e12,
+                     "mfu": rate * flops / peak if peak else None})
+        print(f"  {label}: {rate:9.1f} images/s, {rows[-1]['speedup']:6.2f}x, {describe(rate, flops, peak)}", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"preset": args.preset, "device": name, "torch": torch.__version__, "flops_per_image": flops,
+                           "bf16_peak": peak, "rows": rows}, f, indent=2)
 
 if __name__ == "__main__":
     main()

@@ -146,3 +146,22 @@ def test_two_process_gloo_run_trains(tmp_path):
     assert state["step"] == 4 and state["world_size"] == 2
     model = VQGAN.from_pretrained(run)
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_cli_time_limit_stops_cleanly_and_records_the_steps(tmp_path):
+    import time
+
+    data = write_random_images(tmp_path / "data", 8)
+    cfg_path = write_config(micro_tokenizer_config(max_steps=10**7, log_every=5, sample_every=10**6,
+                                                   checkpoint_every=10**6, reseed_every=0), tmp_path / "micro.yaml")
+    run = tmp_path / "run"
+    start = time.perf_counter()
+    assert main(["train-tokenizer", "--data", str(data), "--config", str(cfg_path), "--out", str(run),
+                 "--time-limit", "0.05", "--device", "cpu", "-q"]) == 0  # 3 seconds
+    assert 2.0 < time.perf_counter() - start < 8.0
+    step = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["step"]
+    assert 5 < step < 10**7
+    assert load_tokenizer_training_config(run / "config.yaml").max_steps == step
+    assert int(list(csv.DictReader((run / "metrics.csv").open()))[-1]["step"]) == step
+    assert (run / "samples" / f"step_{step:07d}.png").is_file()
+    assert VQGAN.from_pretrained(run).config.codebook_size == 32

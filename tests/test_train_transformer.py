@@ -145,3 +145,28 @@ def test_two_process_gloo_run_trains(micro_tokenizer, tmp_path):
     assert json.loads((run / "run.json").read_text())["world_size"] == 2
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert rows and all(float(r["train/loss"]) > 0 for r in rows if r["train/loss"])
+
+
+def test_a_time_limited_run_stops_cleanly_with_its_schedule_laid_out(micro_tokenizer, tmp_path):
+    import time
+
+    from maskgit.config import TransformerTrainingConfig, load_transformer_training_config
+
+    data = write_random_images(tmp_path / "data", 12)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    cfg = micro_transformer_config(max_steps=10**7, warmup_steps=2, log_every=5, val_every=10**6,
+                                   checkpoint_every=10**6, lr_decay="cosine", min_lr_ratio=0.05)
+    run = tmp_path / "run"
+    start = time.perf_counter()
+    train_transformer(cfg, micro_tokenizer, cache, run, device="cpu", progress=False, time_limit=4.0)
+    elapsed = time.perf_counter() - start
+    assert 3.0 < elapsed < 8.0
+    state = _state(run)
+    assert 20 < state["step"] < 10**7
+    saved = load_transformer_training_config(run / "config.yaml")
+    assert isinstance(saved, TransformerTrainingConfig) and saved.max_steps == state["step"]  # resumable
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert int(rows[-1]["step"]) == state["step"]
+    # The cosine schedule reached (near) its floor at the last step: it was laid out over the budget.
+    assert float(rows[-1]["train/lr"]) < 0.25 * cfg.learning_rate
+    assert isinstance(MaskGIT.from_pretrained(run), MaskGIT)

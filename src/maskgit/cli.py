@@ -33,6 +33,16 @@ def _setup_logging(quiet: bool) -> None:
 # --- train-tokenizer ---------------------------------------------------------------------------
 
 
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"the time limit must be positive, got {text}")
+    return value
+
+
 def _training_config(args: argparse.Namespace, load_preset: Callable, config_cls: type,
                      inputs: dict[str, str]) -> tuple[Any, Path, dict[str, Any]]:
     """Config, run folder and input paths of a training command, fresh or resumed, overrides applied.
@@ -70,7 +80,14 @@ def _add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--stop-after", type=int, metavar="STEP", help="stop with a checkpoint at this step (to split a run)")
+    p.add_argument("--time-limit", type=_minutes, metavar="MINUTES",
+                   help="wall-clock budget: stop cleanly (checkpoint + export) at the last step that fits, with the "
+                        "learning-rate schedule laid out over those steps; --max-steps still caps them")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or info messages")
+
+
+def _seconds(minutes: Optional[float]) -> Optional[float]:
+    return None if minutes is None else minutes * 60.0
 
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
@@ -81,7 +98,8 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
     config, out, paths = _training_config(args, load_tokenizer_training_config, TokenizerTrainingConfig,
                                           {"data": "data_dir"})
     exported = train_tokenizer(config, paths["data"], out, resume=bool(args.resume), device=args.device,
-                               stop_after=args.stop_after, progress=not args.quiet)
+                               stop_after=args.stop_after, time_limit=_seconds(args.time_limit),
+                               progress=not args.quiet)
     log.info("tokenizer saved to %s", exported)
 
 
@@ -218,7 +236,8 @@ def _train(args: argparse.Namespace) -> None:
     if args.compile:
         config.compile = True
     run = train_transformer(config, paths["tokenizer"], paths["tokens"], out, resume=bool(args.resume),
-                            device=args.device, stop_after=args.stop_after, progress=not args.quiet)
+                            device=args.device, stop_after=args.stop_after, time_limit=_seconds(args.time_limit),
+                            progress=not args.quiet)
     log.info("MaskGIT model saved to %s (load it with MaskGIT.from_pretrained)", run)
 
 
@@ -309,6 +328,48 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_inpaint)
 
 
+# --- export ------------------------------------------------------------------------------------
+
+EXPORT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+def _export(args: argparse.Namespace) -> None:
+    import shutil
+
+    import torch
+
+    from .pipeline import MaskGIT
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        if not args.force:
+            raise MaskgitError(f"{out} exists and is not empty; pass --force to replace it")
+    pipe = MaskGIT.from_pretrained(args.model)
+    staging = out.with_name(f".{out.name}.export-tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    pipe.save_pretrained(staging, dtype=getattr(torch, args.dtype), max_shard_bytes=int(args.max_shard_mb * 2**20))
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)  # the folder appears complete or not at all
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    log.info("model exported to %s (%s weights, %.1f MB)", out, args.dtype, size / 1e6)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="copy a trained model into a compact folder (half-precision weights, shards)",
+                       description="Write a MaskGIT model folder (tokenizer/, transformer/, sampling.json) from a "
+                                   "`maskgit train` run or model folder, with weights stored in --dtype and split "
+                                   "into files of at most --max-shard-mb. It loads with MaskGIT.from_pretrained.")
+    p.add_argument("--model", required=True, help="MaskGIT model folder or `maskgit train` run")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--dtype", choices=sorted(EXPORT_DTYPES), default="float16",
+                   help="storage type of the weights (cast back to float32 on loading; default float16)")
+    p.add_argument("--max-shard-mb", type=float, default=14.0, help="largest weight file, in MiB (default 14)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_export)
+
+
 # --- evaluate ----------------------------------------------------------------------------------
 
 
@@ -392,7 +453,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train, _add_inpaint,
-    _add_evaluate, _add_sweep,
+    _add_export, _add_evaluate, _add_sweep,
 ]
 
 

@@ -115,7 +115,8 @@ class StepBatchSampler(Sampler[list[int]]):
 def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Flip each image of (B, C, H, W) horizontally with probability 1/2."""
     flip = torch.rand(images.shape[0], generator=generator) < 0.5
-    flip = flip.to(images.device)
+    if images.device.type == "cuda":
+        flip = flip.pin_memory().to(images.device, non_blocking=True)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
@@ -125,14 +126,17 @@ TOKENS_NAME = "tokens.safetensors"
 TOKENS_META = "tokens.json"
 
 
-def file_fingerprint(path: str | Path) -> str:
-    """sha256 of a file's bytes (identifies the tokenizer a token cache was made with)."""
+def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
+    """sha256 of a saved tokenizer's weight file(s) (identifies the tokenizer a token cache was made with)."""
     import hashlib
 
+    from .serialization import weight_files
+
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    for path in weight_files(tokenizer_dir):
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -149,7 +153,6 @@ def encode_folder(tokenizer, tokenizer_dir: str | Path, data_dir: str | Path, ou
     from safetensors.torch import save_file
 
     from .io_utils import atomic_path, atomic_write_text
-    from .serialization import WEIGHTS_NAME
 
     device = next(tokenizer.parameters()).device
     dataset = ImageFolder(data_dir, tokenizer.config.resolution, progress=progress)
@@ -169,7 +172,7 @@ def encode_folder(tokenizer, tokenizer_dir: str | Path, data_dir: str | Path, ou
         "num_images": len(dataset), "views": ["original", "hflip"][: len(views)],
         "token_grid": tokenizer.config.token_grid, "codebook_size": tokenizer.config.codebook_size,
         "data_dir": str(Path(data_dir).resolve()), "files": [str(dataset.relative_name(i)) for i in range(len(dataset))],
-        "tokenizer_fingerprint": file_fingerprint(Path(tokenizer_dir) / WEIGHTS_NAME),
+        "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer_dir),
     }
     atomic_write_text(out_dir / TOKENS_META, json.dumps(meta, indent=1) + "\n")
     return out_dir

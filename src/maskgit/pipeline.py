@@ -94,6 +94,7 @@ class MaskGIT:
         mask_convention: str = "white-hole",
         batch_size: int = 64,
         progress: bool = False,
+        mixed_precision: bool = True,
         **sampling_overrides: Any,
     ) -> InpaintOutput:
         """Fill the holes of images; pixels outside the hole are returned exactly as given.
@@ -111,6 +112,7 @@ class MaskGIT:
             generator: a `torch.Generator` (per-image seeds drawn from it in order) or one per image;
                 the same per-image generator gives the same result alone or in any batch.
             return_trace: also return each image's token masks and decoded images per step.
+            mixed_precision: run the transformer under bf16 autocast on CUDA (False: plain fp32).
         Returns:
             InpaintOutput(images=[PIL.Image, ...], trace=[InpaintTrace, ...] or None).
         """
@@ -141,7 +143,7 @@ class MaskGIT:
             index = todo[start : start + batch_size]
             batch_gens = [generators[i] for i in index] if generators is not None else None
             results, batch_traces = self._inpaint_batch([originals[i] for i in index], [holes[i] for i in index],
-                                                        cfg, batch_gens, return_trace)
+                                                        cfg, batch_gens, return_trace, mixed_precision)
             for j, i in enumerate(index):
                 outputs[i] = results[j]
                 if return_trace:
@@ -149,7 +151,8 @@ class MaskGIT:
         return InpaintOutput([o for o in outputs if o is not None], [t for t in traces if t is not None] if return_trace else None)
 
     def _inpaint_batch(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig,
-                       generators: Optional[list[torch.Generator]], return_trace: bool) -> tuple[list[Image.Image], list[InpaintTrace]]:
+                       generators: Optional[list[torch.Generator]], return_trace: bool,
+                       mixed_precision: bool = True) -> tuple[list[Image.Image], list[InpaintTrace]]:
         res, grid, device = self.resolution, self.tokenizer.config.token_grid, self.device
         model_images, model_holes = [], []
         for image, hole in zip(originals, holes):
@@ -163,7 +166,7 @@ class MaskGIT:
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace)
+        result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision)
         decoded = tensor_to_uint8(self.tokenizer.decode(result.token_ids))  # (B, res, res, 3)
         outputs = []
         for image, hole, generated in zip(originals, holes, decoded):
@@ -180,10 +183,12 @@ class MaskGIT:
                 traces.append(InpaintTrace(token_masks, frames))
         return outputs, traces
 
-    def save_pretrained(self, directory: str | Path) -> Path:
+    def save_pretrained(self, directory: str | Path, dtype: Optional[torch.dtype] = None,
+                        max_shard_bytes: Optional[int] = None) -> Path:
+        """Write `tokenizer/`, `transformer/` and `sampling.json`; see `serialization.save_module` for the options."""
         directory = Path(directory)
-        self.tokenizer.save_pretrained(directory / "tokenizer")
-        self.transformer.save_pretrained(directory / "transformer")
+        self.tokenizer.save_pretrained(directory / "tokenizer", dtype, max_shard_bytes)
+        self.transformer.save_pretrained(directory / "transformer", dtype, max_shard_bytes)
         atomic_write_text(directory / SAMPLING_NAME, json.dumps(config_to_dict(self.sampling), indent=2) + "\n")
         return directory
 

@@ -1,10 +1,10 @@
-"""Saving and loading a module as a folder: `config.json` + `model.safetensors`."""
+"""Saving and loading a module as a folder: `config.json` + `model.safetensors` (or numbered shards)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -17,18 +17,71 @@ from .io_utils import atomic_path, atomic_write_text
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+SHARD_PATTERN = "model-{:05d}-of-{:05d}.safetensors"
 C = TypeVar("C")
 
 
-def save_module(module: nn.Module, config: Any, directory: str | Path) -> Path:
-    """Write `config` and the module's weights into `directory` (each file atomically)."""
+def save_module(module: nn.Module, config: Any, directory: str | Path, dtype: Optional[torch.dtype] = None,
+                max_shard_bytes: Optional[int] = None) -> Path:
+    """Write `config` and the module's weights into `directory` (each file atomically).
+
+    `dtype` stores floating-point weights in that type (e.g. float16, to halve a shipped model);
+    they are cast back to the module's type on loading. With `max_shard_bytes`, weights that do
+    not fit in one file are split into `model-00001-of-0000N.safetensors` shards.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(state, str(tmp))
+    state = {}
+    for key, value in module.state_dict().items():
+        value = value.detach().cpu()
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        state[key] = value.contiguous()
+    shards = _split(state, max_shard_bytes)
+    names = [WEIGHTS_NAME] if len(shards) == 1 else [SHARD_PATTERN.format(i + 1, len(shards)) for i in range(len(shards))]
+    for name, shard in zip(names, shards):
+        with atomic_path(directory / name) as tmp:
+            save_file(shard, str(tmp))
+    for stale in weight_files(directory, any_layout=True):
+        if stale.name not in names:
+            stale.unlink()
     atomic_write_text(directory / CONFIG_NAME, json.dumps(config_to_dict(config), indent=2) + "\n")
     return directory
+
+
+def _split(state: dict[str, torch.Tensor], max_bytes: Optional[int]) -> list[dict[str, torch.Tensor]]:
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, value in state.items():
+        nbytes = value.numel() * value.element_size()
+        if max_bytes and shards[-1] and size + nbytes > max_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][key] = value
+        size += nbytes
+    return shards
+
+
+def weight_files(directory: str | Path, any_layout: bool = False) -> list[Path]:
+    """The weight files of a saved folder: `model.safetensors`, or else its complete set of shards.
+
+    With `any_layout`, every weight file present (for clean-up), complete or not.
+    """
+    directory = Path(directory)
+    single = directory / WEIGHTS_NAME
+    shards = sorted(directory.glob("model-*-of-*.safetensors"))
+    if any_layout:
+        return ([single] if single.is_file() else []) + shards
+    if single.is_file():
+        return [single]
+    if not shards:
+        return []
+    total = shards[0].name.rsplit("-of-", 1)[1].split(".")[0]
+    expected = [directory / SHARD_PATTERN.format(i + 1, int(total)) for i in range(int(total))]
+    missing = [p.name for p in expected if not p.is_file()]
+    if missing:
+        raise CheckpointError(f"{directory}: weight shard {missing[0]} is missing ({len(missing)} of {total})")
+    return expected
 
 
 def load_config(config_cls: type[C], directory: str | Path) -> C:
@@ -46,14 +99,17 @@ def load_config(config_cls: type[C], directory: str | Path) -> C:
 
 
 def load_weights(module: nn.Module, directory: str | Path) -> None:
-    """Load `model.safetensors` from `directory` into `module` with strict key matching."""
-    path = Path(directory) / WEIGHTS_NAME
-    if not path.is_file():
+    """Load the weights saved in `directory` into `module` (strict key matching, cast to its dtype)."""
+    files = weight_files(directory)
+    if not files:
         raise CheckpointError(f"{directory}: no {WEIGHTS_NAME}")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path}: file is corrupt or truncated ({exc})".replace("\n", " ")) from None
+    state: dict[str, torch.Tensor] = {}
+    for path in files:
+        try:
+            state.update(load_file(str(path)))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot read {path}: file is corrupt or truncated ({exc})".replace("\n", " ")) from None
+    path = files[0] if len(files) == 1 else Path(directory)
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -121,8 +121,9 @@ class BidirectionalTransformer(nn.Module):
         codes = self.token_embedding.weight[: self.config.codebook_size]  # (K, D)
         return x @ codes.t() + self.head_bias  # (B, N, K)
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        return save_module(self, self.config, directory)
+    def save_pretrained(self, directory: str | Path, dtype: Optional[torch.dtype] = None,
+                        max_shard_bytes: Optional[int] = None) -> Path:
+        return save_module(self, self.config, directory, dtype, max_shard_bytes)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: Optional[torch.device | str] = None) -> "BidirectionalTransformer":

@@ -68,9 +68,10 @@ class VQGAN(nn.Module):
         reconstruction = self.decode_quantized(q.quantized)
         return VQGANOutput(reconstruction, q.token_ids, q.loss, q.perplexity, latents)
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write `config.json` + `model.safetensors` into `directory`."""
-        return save_module(self, self.config, directory)
+    def save_pretrained(self, directory: str | Path, dtype: Optional[torch.dtype] = None,
+                        max_shard_bytes: Optional[int] = None) -> Path:
+        """Write `config.json` + `model.safetensors` (or shards) into `directory`."""
+        return save_module(self, self.config, directory, dtype, max_shard_bytes)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: Optional[torch.device | str] = None) -> "VQGAN":

@@ -31,6 +31,67 @@ def learning_rate(step: int, base_lr: float, warmup_steps: int, max_steps: int, 
     return base_lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+class StepPlan:
+    """Where a run ends: at `end_step`, or earlier when a wall-clock budget would run out.
+
+    With `time_limit` (seconds, counted from construction, so set-up counts too), the last step
+    is re-estimated from the speed measured since the first `calibration_steps` steps (which pay
+    for warm-up and compilation), and `end()` never goes past a step whose start found the budget
+    spent. A caller that lays its learning-rate schedule over `end()` thereby lays it over the budget.
+    """
+
+    def __init__(self, start_step: int, end_step: int, time_limit: Optional[float] = None,
+                 calibration_steps: int = 10, safety: float = 0.97, started: Optional[float] = None):
+        if time_limit is not None and time_limit <= 0:
+            raise ValueError(f"time_limit must be positive, got {time_limit}")
+        self.start_step, self.cap, self.time_limit = start_step, end_step, time_limit
+        self.calibration_steps, self.safety = calibration_steps, safety
+        self.started = time.perf_counter() if started is None else started
+        self.mark: Optional[tuple[int, float]] = None
+        self.planned = end_step
+        self.out_of_time = False
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def end(self) -> int:
+        return self.planned
+
+    def update(self, done: int) -> int:
+        """Call after each step with the number of steps done; returns the step to end at."""
+        if self.time_limit is None:
+            return self.planned
+        now = time.perf_counter()
+        remaining = self.time_limit - (now - self.started)
+        if remaining <= 0:
+            self.out_of_time = True
+            self.planned = min(self.planned, done)
+        elif self.mark is None:
+            if done - self.start_step >= self.calibration_steps:
+                self.mark = (done, now)
+        elif done > self.mark[0]:
+            rate = (done - self.mark[0]) / max(now - self.mark[1], 1e-9)
+            self.planned = min(self.cap, done + max(1, int(rate * remaining * self.safety)))
+        return self.planned
+
+
+def plan_end(plan: StepPlan, done: int, ctx: Any) -> int:
+    """`plan.update(done)`, agreed on by every process (the earliest end wins) when the run is timed."""
+    end = plan.update(done)
+    if plan.time_limit is not None and ctx.enabled:
+        from .distributed import all_reduce_min
+
+        end = plan.planned = all_reduce_min(end, ctx.device)
+    return end
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host-to-GPU copy that does not wait for the GPU (pinned memory, non-blocking); a no-op on CPU."""
+    if device.type != "cuda" or tensor.device.type == "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr

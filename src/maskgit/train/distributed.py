@@ -71,6 +71,15 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def all_reduce_min(value: int, device: torch.device) -> int:
+    """The smallest of every process's `value` (the value itself without a process group)."""
+    if not dist.is_initialized():
+        return value
+    tensor = torch.tensor([value], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor.item())
+
+
 def broadcast(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
     if dist.is_initialized():
         dist.broadcast(tensor, src)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -19,8 +20,8 @@ from ..io_utils import atomic_write_text
 from ..tokenizer import VQGAN, PatchDiscriminator, VQGANLoss
 from . import distributed
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
-from .common import (MetricsLogger, RunningMeans, adamw, autocast, check_run_dir, clip_gradients, learning_rate,
-                     reset_optimizer_rows, set_learning_rate, step_generator)
+from .common import (MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir, clip_gradients,
+                     learning_rate, plan_end, reset_optimizer_rows, set_learning_rate, step_generator, to_device)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def train_tokenizer(
     resume: bool = False,
     device: Optional[str | torch.device] = None,
     stop_after: Optional[int] = None,
+    time_limit: Optional[float] = None,
     progress: bool = True,
 ) -> Path:
     """Train a VQGAN on every image under `data_dir`; write checkpoints, logs and samples to `out_dir`.
@@ -45,15 +47,19 @@ def train_tokenizer(
     Args:
         resume: continue from `out_dir/checkpoint.pt` exactly (same weights as an uninterrupted run).
         stop_after: stop (with a checkpoint) once this global step is reached, e.g. to split a run.
+        time_limit: wall-clock budget in seconds (set-up included): the run ends, with a checkpoint,
+            at the last step that fits, and `config.yaml` records the steps it made.
     Returns:
         The folder of the exported tokenizer (`out_dir/tokenizer`).
     """
+    plan_started = time.perf_counter()
     with distributed.session(device) as ctx:
-        return _train(config, Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress)
+        return _train(config, Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress, time_limit, plan_started)
 
 
 def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: distributed.DistributedContext,
-           resume: bool, stop_after: Optional[int], progress: bool) -> Path:
+           resume: bool, stop_after: Optional[int], progress: bool, time_limit: Optional[float] = None,
+           plan_started: Optional[float] = None) -> Path:
     device, main = ctx.device, ctx.is_main
     check_run_dir(out_dir, resume)
     state = load_checkpoint(out_dir / CHECKPOINT_NAME, CHECKPOINT_KIND) if resume else None
@@ -87,23 +93,27 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
     disc_ddp = distributed.wrap_ddp(disc, ctx)
 
     end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, max(0, end_step - start_step),
-                               ctx.rank, ctx.world_size)
+    plan = StepPlan(start_step, end_step, time_limit, started=plan_started)
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, None, ctx.rank, ctx.world_size)
     if dataset.images is not None:
-        batches = (dataset.batch(indices) for indices in sampler)
+        if device.type == "cuda":
+            dataset.images = dataset.images.to(device)  # the whole set on the GPU: no copies per step
+        batches = (dataset.batch(to_device(torch.tensor(indices), device)) for indices in sampler)
     else:
         batches = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda"))
     fixed = dataset.batch(list(range(min(8, len(dataset))))).to(device)
     metrics = MetricsLogger(out_dir, LOG_COLUMNS, enabled=main, start_step=start_step)
     meter, window_hist = RunningMeans(), torch.zeros(cfg.model.codebook_size, device=device)
-    bar = tqdm(total=end_step, initial=start_step, desc="tokenizer", disable=not (main and progress), dynamic_ncols=True)
+    bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="tokenizer",
+               disable=not (main and progress), dynamic_ncols=True)
 
     step = start_step
-    for step in range(start_step, end_step):
+    while step < plan.end():
         images = next(batches).to(device, non_blocking=True)
         if cfg.flip:
             images = random_flip(images, step_generator(cfg.seed, step, ctx.rank))
-        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, cfg.max_steps, cfg.lr_decay, cfg.min_lr_ratio)
+        schedule_steps = plan.end() if time_limit else cfg.max_steps
+        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, schedule_steps, cfg.lr_decay, cfg.min_lr_ratio)
         set_learning_rate(opt_g, lr)
         set_learning_rate(opt_d, lr * (cfg.disc_learning_rate or cfg.learning_rate) / cfg.learning_rate)
         gan = loss_fn.gan_active(step)
@@ -139,8 +149,12 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
         meter.add({f"train/{k}": v for k, v in logs.items()}, items=images.shape[0] * ctx.world_size)
         bar.update(1)
 
-        done = step + 1
-        if done % cfg.log_every == 0 or done == end_step:
+        step = done = step + 1
+        final = done >= plan_end(plan, done, ctx)
+        if time_limit and bar.total != plan.end():
+            bar.total = plan.end()
+            bar.refresh()
+        if done % cfg.log_every == 0 or final:
             values = meter.means()
             values.update({"train/usage": (window_hist > 0).float().mean().item(), "train/lr": lr,
                            "train/images_per_s": meter.rate()})
@@ -148,13 +162,18 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
             bar.set_postfix(loss=f"{values['train/loss_g']:.3f}", l1=f"{values['train/l1']:.3f}",
                             usage=f"{values['train/usage']:.2f}", img_s=f"{values['train/images_per_s']:.0f}")
             meter, window_hist = RunningMeans(), torch.zeros_like(window_hist)
-        if main and (done % cfg.sample_every == 0 or done == end_step):
+        if final and time_limit:
+            cfg.max_steps = done  # a time-limited run records the steps it made, for --resume
+            if main:
+                save_config(cfg, out_dir / "config.yaml")
+                log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
+        if main and (done % cfg.sample_every == 0 or final):
             _save_samples(model, fixed, out_dir / "samples" / f"step_{done:07d}.png", device)
-        if done % cfg.checkpoint_every == 0 or done == end_step:
+        if done % cfg.checkpoint_every == 0 or final:
             _save(model, disc, opt_g, opt_d, cfg, done, data_dir, out_dir, ctx)
     bar.close()
     metrics.close()
-    if start_step >= end_step and main:
+    if start_step >= plan.end() and main:
         log.info("nothing to do: the run is already at step %d (max_steps %d)", start_step, end_step)
     distributed.barrier()
     return out_dir / "tokenizer"

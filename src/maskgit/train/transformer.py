@@ -13,19 +13,18 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import (SamplingConfig, TransformerTrainingConfig, config_to_dict, save_config)
-from ..data import StepBatchSampler, TokenDataset, encode_folder, file_fingerprint, is_token_cache
+from ..data import StepBatchSampler, TokenDataset, encode_folder, is_token_cache, tokenizer_fingerprint
 from ..errors import CheckpointError, DataError
 from ..io_utils import atomic_write_text
 from ..masks import token_mask_bank, training_token_mask
 from ..pipeline import MaskGIT
-from ..serialization import WEIGHTS_NAME
 from ..tokenizer import VQGAN
 from ..tokenizer.vqgan import resolve_tokenizer_dir
 from ..transformer import BidirectionalTransformer, masked_token_loss
 from . import distributed
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
-from .common import (MetricsLogger, RunningMeans, adamw, autocast, check_run_dir, clip_gradients, learning_rate,
-                     set_learning_rate, step_generator)
+from .common import (MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir, clip_gradients,
+                     learning_rate, plan_end, set_learning_rate, step_generator, to_device)
 from .ema import EMA
 
 log = logging.getLogger(__name__)
@@ -58,20 +57,26 @@ def train_transformer(
     resume: bool = False,
     device: Optional[str | torch.device] = None,
     stop_after: Optional[int] = None,
+    time_limit: Optional[float] = None,
     progress: bool = True,
 ) -> Path:
     """Train the transformer on a token cache (or an image folder, encoded first) with a frozen tokenizer.
 
     The run folder ends up a MaskGIT model folder (`tokenizer/`, `transformer/` with the EMA
     weights, `sampling.json`) beside `checkpoint.pt`, `config.yaml`, `metrics.csv`, `tensorboard/`.
-    Returns the run folder.
+    With `time_limit` (seconds) the run ends when the budget would run out, its learning-rate
+    schedule laid out over the steps that fit (`max_steps` then only caps them), and `config.yaml`
+    records the steps it made. Returns the run folder.
     """
+    plan_started = time.perf_counter()
     with distributed.session(device) as ctx:
-        return _train(config, Path(tokenizer_path), Path(tokens), Path(out_dir), ctx, resume, stop_after, progress)
+        return _train(config, Path(tokenizer_path), Path(tokens), Path(out_dir), ctx, resume, stop_after, progress,
+                      time_limit, plan_started)
 
 
 def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Path, out_dir: Path,
-           ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool) -> Path:
+           ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool,
+           time_limit: Optional[float] = None, plan_started: Optional[float] = None) -> Path:
     device, main = ctx.device, ctx.is_main
     check_run_dir(out_dir, resume)
     state = load_checkpoint(out_dir / CHECKPOINT_NAME, CHECKPOINT_KIND) if resume else None
@@ -83,7 +88,7 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
 
     cache = prepare_tokens(tokenizer, tokenizer_dir, tokens_path, out_dir, device, ctx, progress)
     dataset = TokenDataset(cache)
-    if dataset.meta.get("tokenizer_fingerprint") != file_fingerprint(tokenizer_dir / WEIGHTS_NAME):
+    if dataset.meta.get("tokenizer_fingerprint") != tokenizer_fingerprint(tokenizer_dir):
         raise DataError(f"token cache {cache} was made with another tokenizer than {tokenizer_dir}; re-run `maskgit encode`")
     train_index, val_index = dataset.split(cfg.val_fraction, cfg.seed)
     if len(train_index) == 0:
@@ -121,25 +126,28 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
         forward = torch.compile(forward)
 
     end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
-    micro_steps = max(0, end_step - start_step) * cfg.accum
-    sampler = iter(StepBatchSampler(len(train_index), cfg.batch_size, cfg.seed, start_step * cfg.accum, micro_steps,
+    plan = StepPlan(start_step, end_step, time_limit, started=plan_started)
+    sampler = iter(StepBatchSampler(len(train_index), cfg.batch_size, cfg.seed, start_step * cfg.accum, None,
                                     ctx.rank, ctx.world_size))
     metrics = MetricsLogger(out_dir, LOG_COLUMNS, enabled=main, start_step=start_step)
     meter = RunningMeans()
-    bar = tqdm(total=end_step, initial=start_step, desc="transformer", disable=not (main and progress), dynamic_ncols=True)
+    bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="transformer",
+               disable=not (main and progress), dynamic_ncols=True)
     mask_id, num_tokens = cfg.model.mask_token_id, cfg.model.num_tokens
     model.train()
-    for step in range(start_step, end_step):
-        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, cfg.max_steps, cfg.lr_decay, cfg.min_lr_ratio)
+    step = start_step
+    while step < plan.end():
+        schedule_steps = plan.end() if time_limit else cfg.max_steps
+        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, schedule_steps, cfg.lr_decay, cfg.min_lr_ratio)
         set_learning_rate(optimizer, lr)
         for micro in range(cfg.accum):
             global_micro = step * cfg.accum + micro
             generator = step_generator(cfg.seed, global_micro, ctx.rank)
             rows = train_index[torch.tensor(next(sampler))]
             views = torch.randint(dataset.num_views, (len(rows),), generator=generator)
-            targets = all_tokens[rows.to(device), views.to(device)]  # (B, N)
-            unknown = training_token_mask(len(rows), num_tokens, cfg.mask_schedule, generator, bank,
-                                          cfg.inpaint_mask_prob).to(device)
+            targets = all_tokens[to_device(rows, device), to_device(views, device)]  # (B, N)
+            unknown = to_device(training_token_mask(len(rows), num_tokens, cfg.mask_schedule, generator, bank,
+                                                    cfg.inpaint_mask_prob), device)
             inputs = targets.masked_fill(unknown, mask_id)
             last = micro == cfg.accum - 1
             sync = contextlib.nullcontext() if last or not ctx.enabled else forward.no_sync()
@@ -158,12 +166,16 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
             meter.add({"train/grad_norm": grad_norm})
         bar.update(1)
 
-        done = step + 1
+        step = done = step + 1
+        final = done >= plan_end(plan, done, ctx)
+        if time_limit and bar.total != plan.end():
+            bar.total = plan.end()
+            bar.refresh()
         values: dict[str, float] = {}
-        if main and (done % cfg.val_every == 0 or done == end_step) and len(val_index):
+        if main and (done % cfg.val_every == 0 or final) and len(val_index):
             values.update(evaluate(ema.shadow if ema is not None else model, all_tokens[val_index.to(device), 0],
                                    cfg, bank, device))
-        if done % cfg.log_every == 0 or done == end_step:
+        if done % cfg.log_every == 0 or final:
             values.update(meter.means())
             rate = meter.rate()
             values.update({"train/lr": lr, "train/images_per_s": rate, "train/tokens_per_s": rate * num_tokens})
@@ -173,7 +185,12 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
             if "train/loss" in values:
                 bar.set_postfix(loss=f"{values['train/loss']:.3f}", acc=f"{values['train/accuracy']:.3f}",
                                 tok_s=f"{values['train/tokens_per_s']:.0f}")
-        if done % cfg.checkpoint_every == 0 or done == end_step:
+        if final and time_limit:
+            cfg.max_steps = done  # a time-limited run records the steps it made, for --resume
+            if main:
+                save_config(cfg, out_dir / "config.yaml")
+                log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
+        if done % cfg.checkpoint_every == 0 or final:
             _save(model, ema, optimizer, tokenizer, cfg, done, out_dir, ctx)
     bar.close()
     metrics.close()

@@ -1,0 +1,67 @@
+import pytest
+
+from maskgit.cli import main
+from maskgit.train import common
+from maskgit.train.common import StepPlan
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(common.time, "perf_counter", fake)
+    return fake
+
+
+def test_without_a_time_limit_the_end_is_fixed(clock):
+    plan = StepPlan(0, 500)
+    for done in range(1, 100):
+        clock.now += 10.0
+        assert plan.update(done) == 500
+
+
+def test_the_end_is_laid_out_over_the_budget(clock):
+    plan = StepPlan(0, 10**9, time_limit=60.0, calibration_steps=5, safety=1.0)
+    clock.now += 5.0  # set-up counts against the budget
+    for done in range(1, 6):
+        clock.now += 3.0  # slow first steps (warm-up, compilation) are not used for the estimate
+        assert plan.update(done) == 10**9
+    for done in range(6, 16):
+        clock.now += 0.5
+        plan.update(done)
+    # 10 steps in 5 s since calibration: 2 steps/s; 60 - 5 - 15 - 5 = 35 s left -> 70 more steps.
+    assert plan.end() == 15 + 70
+    done = 15
+    while done < plan.end():
+        done += 1
+        clock.now += 0.5
+        plan.update(done)
+    assert done == 85
+    assert clock.now - 100.0 == pytest.approx(60.0)
+
+
+def test_running_out_of_time_ends_at_once_and_the_cap_holds(clock):
+    plan = StepPlan(10, 40, time_limit=30.0, calibration_steps=2, safety=1.0)
+    clock.now += 1.0
+    assert plan.update(11) == 40
+    clock.now += 1.0
+    plan.update(12)
+    clock.now += 0.1
+    assert plan.update(13) == 40  # fast steps: the cap (max_steps) still binds
+    clock.now += 100.0  # a stall: the budget is spent
+    assert plan.update(14) == 14 and plan.out_of_time
+
+
+def test_time_limit_must_be_positive(capsys):
+    with pytest.raises(ValueError):
+        StepPlan(0, 10, time_limit=0)
+    with pytest.raises(SystemExit):
+        main(["train", "--time-limit", "0", "--out", "x"])
+    assert "positive" in capsys.readouterr().err
