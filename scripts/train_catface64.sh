@@ -89,7 +89,7 @@ if has_stage export; then
     run_stage export - "${MASKGIT_CMD[@]}" export --model "$OUT/maskgit" --out "$OUT/export" --dtype float16 --force -q
 fi
 if has_stage evaluate; then
-    run_stage inpaint - "${MASKGIT_CMD[@]}" inpaint --model "$OUT/export" "$CASES" --out "$OUT/val-cases" --seed 0 \
+    run_stage inpaint - "${MASKGIT_CMD[@]}" inpaint --model "$OUT/export" "$CASES" --out "$OUT/val-cases" --seed 0 --overwrite \
         "${DEVICE_ARGS[@]}" -q
     run_stage evaluate - "${MASKGIT_CMD[@]}" evaluate --pred "$OUT/val-cases" --gt "$CASES" "${DEVICE_ARGS[@]}" -q
 fi

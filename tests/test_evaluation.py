@@ -123,8 +123,11 @@ def test_evaluate_cli_writes_json_and_csv(small_sets, tmp_path, capsys):
             Image.fromarray(im).save(tmp_path / folder / f"{n}.png")
     for n, h in zip(names[:5], holes):
         save_mask(h, tmp_path / "masks" / f"mask_{n[6:]}.png", "lab")
-    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--masks",
-                 str(tmp_path / "masks"), "--out", str(tmp_path / "eval"), "-q"]) == 0
+    args = ["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--masks",
+            str(tmp_path / "masks"), "--out", str(tmp_path / "eval"), "-q"]
+    assert main(args) == 2  # masks of unknown convention: refused, not guessed
+    assert "--mask-convention" in capsys.readouterr().err
+    assert main(args + ["--mask-convention", "lab"]) == 0
     out = capsys.readouterr().out
     assert "FID over 5 images" in out and "hole:" in out
     data = json.loads((tmp_path / "eval.json").read_text())
@@ -174,3 +177,26 @@ def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
     again = run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine", "linear"], [4], [None, 2], seeds=2,
                       batch_size=4, progress=False)
     assert again[0]["fid"] < summary[0]["fid"]
+
+
+def test_hole_metrics_follow_the_mask_convention(small_sets, tmp_path):
+    names, gt, masked, holes = small_sets
+    for folder, images in (("pred", masked[:4]), ("gt", gt[:4])):
+        (tmp_path / folder).mkdir()
+        for n, im in zip(names, images):
+            Image.fromarray(im).save(tmp_path / folder / f"{n}.png")
+    for n, h in zip(names[:4], holes):
+        save_mask(h, tmp_path / "white" / f"{n}.png", "white-hole")
+        save_mask(h, tmp_path / "lab" / f"{n}.png", "lab")
+    reports = [evaluate_folders(tmp_path / "pred", tmp_path / "gt", tmp_path / folder, mask_convention=convention,
+                                compute_lpips=False, progress=False)
+               for folder, convention in (("white", "white-hole"), ("lab", "lab"))]
+    assert reports[0].psnr_hole == pytest.approx(reports[1].psnr_hole)
+    assert reports[0].psnr_hole < 20  # the gray hole, not the (exact) known pixels
+
+
+def test_metrics_refuse_arrays_that_are_not_uint8_images(small_sets, extractor):
+    names, gt, masked, _ = small_sets
+    floats = [m.astype(np.float32) / 255 for m in masked[:2]]
+    with pytest.raises(DataError, match="uint8"):
+        evaluate_arrays(floats, gt[:2], names[:2], extractor=extractor, compute_lpips=False)

@@ -40,6 +40,20 @@ def test_other_sizes_are_inpainted_at_their_own_size(micro_pipe):
     assert np.array_equal(result[~hole], image[~hole])
 
 
+@pytest.mark.parametrize("height,width", [(32, 32), (64, 64), (100, 100), (150, 200)])
+def test_what_is_inside_the_hole_never_reaches_the_output(micro_pipe, height, width):
+    from maskgit.masks import make_masks
+
+    image = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    hole = np.asarray(Image.fromarray(make_masks("brush", 1, 64, seed=2)[0]).resize((width, height), Image.NEAREST))
+    outputs = []
+    for value in (0, 255):
+        painted = image.copy()
+        painted[hole] = value
+        outputs.append(np.asarray(micro_pipe.inpaint(painted, hole, generator=_gens(1), composite=False).images[0]))
+    assert np.array_equal(outputs[0], outputs[1])
+
+
 def test_composite_off_returns_the_decoder_output(micro_pipe):
     images, holes = _images(1), brush_holes(1)
     raw = np.asarray(micro_pipe.inpaint(images, holes, generator=_gens(1), composite=False).images[0])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from maskgit.config import SamplingConfig, TransformerConfig
-from maskgit.sampling import choose_tokens, iterative_decode, num_still_masked
+from maskgit.sampling import choose_tokens, iterative_decode, noise_scale, num_still_masked
 from maskgit.schedules import mask_ratio
 from maskgit.transformer import BidirectionalTransformer
 
@@ -42,20 +42,100 @@ def test_known_tokens_never_change_and_nothing_stays_masked(transformer):
     assert not result.steps[-1].unknown.any()
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "linear", "square"])
-@pytest.mark.parametrize("steps", [1, 4, 8, 12])
-def test_tokens_revealed_per_step_follow_the_schedule(transformer, schedule, steps):
-    counts = [1, 5, 17, 37, 64]
-    tokens, unknown = _batch(counts, seed=steps)
-    cfg = SamplingConfig(steps=steps, schedule=schedule)
-    result = iterative_decode(transformer, tokens, unknown, cfg, _gens(len(counts)), return_trace=True)
-    for b, n0 in enumerate(counts):
-        previous = n0
-        for t in range(1, steps + 1):
-            expected = 0 if t == steps else min(math.floor(mask_ratio(schedule, t / steps) * n0), max(previous - 1, 0))
-            remaining = int(result.steps[t - 1].unknown[b].sum()) if t <= len(result.steps) else 0
-            assert remaining == expected, (b, t, remaining, expected)
-            previous = expected
+# Tokens still masked after each step t = 1..T, for a hole of n0 tokens: ⌊γ(t/T)·n0⌋, at least one
+# fewer than before, 0 after step T; written out so that a change of the rule shows up here.
+KEPT_MASKED = {
+    ("cosine", 8, 10): [9, 8, 7, 6, 5, 3, 1, 0],
+    ("cosine", 8, 37): [36, 34, 30, 26, 20, 14, 7, 0],
+    ("cosine", 8, 64): [62, 59, 53, 45, 35, 24, 12, 0],
+    ("cosine", 12, 10): [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0],
+    ("cosine", 12, 37): [36, 35, 34, 32, 29, 26, 22, 18, 14, 9, 4, 0],
+    ("cosine", 12, 64): [63, 61, 59, 55, 50, 45, 38, 32, 24, 16, 8, 0],
+    ("linear", 8, 10): [8, 7, 6, 5, 3, 2, 1, 0],
+    ("linear", 8, 37): [32, 27, 23, 18, 13, 9, 4, 0],
+    ("linear", 8, 64): [56, 48, 40, 32, 24, 16, 8, 0],
+    ("linear", 12, 10): [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0],
+    ("linear", 12, 37): [33, 30, 27, 24, 21, 18, 15, 12, 9, 6, 3, 0],
+    ("linear", 12, 64): [58, 53, 48, 42, 37, 32, 26, 21, 16, 10, 5, 0],
+    ("square", 8, 10): [9, 8, 7, 6, 5, 4, 2, 0],
+    ("square", 8, 37): [36, 34, 31, 27, 22, 16, 8, 0],
+    ("square", 8, 64): [63, 60, 55, 48, 39, 28, 15, 0],
+    ("square", 12, 10): [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0],
+    ("square", 12, 37): [36, 35, 34, 32, 30, 27, 24, 20, 16, 11, 5, 0],
+    ("square", 12, 64): [63, 62, 60, 56, 52, 48, 42, 35, 28, 19, 10, 0],
+}
+
+
+class FixedLogits(torch.nn.Module):
+    """A stand-in transformer whose logits do not depend on its input."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+        self.config = TransformerConfig(codebook_size=logits.shape[-1], num_tokens=logits.shape[1], dim=8,
+                                        num_layers=1, num_heads=1, mlp_dim=8)
+
+    def forward(self, token_ids):
+        return self.logits[: token_ids.shape[0]].clone()
+
+
+def _fixed_logits(batch, seed=0):
+    """Logits whose per-position maximum probabilities are all distinct (no ties in the ranking)."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, N, K, generator=g)
+    best = torch.randint(0, K, (batch, N), generator=g)
+    boost = torch.stack([torch.randperm(N, generator=g).float() for _ in range(batch)]) * 0.15
+    return logits.scatter_add(-1, best[..., None], boost[..., None])
+
+
+def _most_probable_order(logits, unknown_row):
+    """Unknown positions from most to least probable top token, computed with numpy."""
+    import numpy as np
+
+    x = logits.double().numpy()
+    p = np.exp(x - x.max(-1, keepdims=True))
+    top = (p / p.sum(-1, keepdims=True)).max(-1)
+    positions = np.flatnonzero(unknown_row.numpy())
+    return [int(i) for i in positions[np.argsort(-top[positions], kind="stable")]]
+
+
+@pytest.mark.parametrize("confidence", ["logprob", "prob", "lab"])
+@pytest.mark.parametrize("schedule,steps", [("cosine", 8), ("cosine", 12), ("linear", 8), ("linear", 12),
+                                            ("square", 8), ("square", 12)])
+def test_without_noise_each_step_reveals_the_most_probable_positions(schedule, steps, confidence):
+    sizes = [10, 37, 64]
+    logits = _fixed_logits(len(sizes), seed=steps)
+    tokens, unknown = _batch(sizes, seed=steps)
+    cfg = SamplingConfig(steps=steps, schedule=schedule, choice_temperature=0.0, confidence=confidence)
+    result = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, _gens(len(sizes)), return_trace=True)
+    for b, n0 in enumerate(sizes):
+        order = _most_probable_order(logits[b], unknown[b])
+        for t, kept in enumerate(KEPT_MASKED[(schedule, steps, n0)], start=1):
+            still = result.steps[t - 1].unknown[b] if t <= len(result.steps) else torch.zeros(N, dtype=torch.bool)
+            assert int(still.sum()) == kept, (b, t)
+            assert set(torch.nonzero(still).flatten().tolist()) == set(order[len(order) - kept:]), (b, t)
+
+
+@pytest.mark.parametrize("confidence", ["logprob", "prob"])
+def test_the_noise_shrinks_to_zero_at_the_last_step(confidence):
+    cfg = SamplingConfig(steps=12, choice_temperature=4.5, confidence=confidence)
+    scales = [noise_scale(cfg, t) for t in range(1, 13)]
+    assert scales[0] == pytest.approx(4.5 * 11 / 12)
+    assert all(a > b for a, b in zip(scales, scales[1:]))
+    assert scales[-1] == 0.0
+    lab = SamplingConfig(steps=12, choice_temperature=4.5, confidence="lab", schedule="cosine")
+    assert noise_scale(lab, 6) == pytest.approx(4.5e-3 * (1 - math.cos(math.pi / 4)))  # the lab's code, as written
+
+
+def test_noise_changes_the_order_early_and_not_without_temperature():
+    logits = _fixed_logits(1, seed=3)
+    tokens, unknown = _batch([64], seed=3)
+    greedy = iterative_decode(FixedLogits(logits), tokens, unknown, SamplingConfig(steps=8, choice_temperature=0.0),
+                              _gens(1), return_trace=True).steps[0].unknown
+    noisy = [iterative_decode(FixedLogits(logits), tokens, unknown, SamplingConfig(steps=8, choice_temperature=4.5,
+                                                                                   confidence="logprob"),
+                              _gens(1, seed=s), return_trace=True).steps[0].unknown for s in range(5)]
+    assert any(not torch.equal(n, greedy) for n in noisy)
 
 
 def test_the_schedule_counts_only_the_masked_tokens(transformer):

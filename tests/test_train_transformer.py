@@ -71,7 +71,7 @@ def test_tiny_transformer_overfits_the_tokens_of_16_cat_images(shared, micro_tok
 
 
 def _state(run):
-    return torch.load(run / "checkpoint.pt", weights_only=False)
+    return torch.load(run / "checkpoint.pt", weights_only=True)
 
 
 def test_resume_equals_an_uninterrupted_run(micro_tokenizer, tmp_path):
@@ -170,3 +170,31 @@ def test_a_time_limited_run_stops_cleanly_with_its_schedule_laid_out(micro_token
     # The cosine schedule reached (near) its floor at the last step: it was laid out over the budget.
     assert float(rows[-1]["train/lr"]) < 0.25 * cfg.learning_rate
     assert isinstance(MaskGIT.from_pretrained(run), MaskGIT)
+
+
+@pytest.mark.slow
+def test_two_process_resume_with_dropout_equals_an_uninterrupted_run(micro_tokenizer, tmp_path):
+    data = write_random_images(tmp_path / "data", 12)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    cfg_path = write_config(micro_transformer_config(max_steps=4), tmp_path / "micro.yaml")  # dropout 0.1
+    base = ["train", "--tokenizer", str(micro_tokenizer), "--tokens", str(cache), "--config", str(cfg_path)]
+    for args in (base + ["--out", str(tmp_path / "straight")], base + ["--out", str(tmp_path / "split"), "--stop-after", "2"],
+                 ["train", "--resume", str(tmp_path / "split")]):
+        result = run_two_processes(*args)
+        assert result.returncode == 0, result.stderr[-3000:]
+    a, b = _state(tmp_path / "straight"), _state(tmp_path / "split")
+    assert a["step"] == b["step"] == 4 and len(b["rng"]) == 2  # every rank's RNG state is kept
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+
+
+def test_checkpoints_never_run_code_from_the_file(tmp_path):
+    from maskgit.train.checkpoint import load_checkpoint
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this ran",))
+
+    torch.save({"kind": "transformer", "evil": Payload()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_checkpoint(tmp_path, "transformer")

@@ -39,12 +39,21 @@ def validate_jobs(jobs: Sequence[InpaintJob], convention: str, progress: bool = 
 
 
 def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: str, fill: Filler, *,
-                 batch_size: int = 64, trace_dir: Optional[str | Path] = None, progress: bool = True) -> list[Path]:
-    """Inpaint every job with `fill`; outputs keep the inputs' names under `out_dir`. Returns their paths."""
+                 batch_size: int = 64, trace_dir: Optional[str | Path] = None, overwrite: bool = False,
+                 progress: bool = True) -> list[Path]:
+    """Inpaint every job with `fill`; outputs keep the inputs' names under `out_dir`. Returns their paths.
+
+    Existing outputs are refused before any work unless `overwrite`.
+    """
     from .visualize import save_trace
 
-    validate_jobs(jobs, convention, progress)
     out_dir = Path(out_dir)
+    if not overwrite:
+        existing = [out_dir / job.name for job in jobs if (out_dir / job.name).exists()]
+        if existing:
+            raise DataError(f"{existing[0]} exists ({len(existing)} of the {len(jobs)} outputs do); "
+                            "pass --overwrite to replace them or choose another --out")
+    validate_jobs(jobs, convention, progress)
     written = []
     bar = tqdm(total=len(jobs), desc="inpaint", unit="img", disable=not progress)
     for start in range(0, len(jobs), batch_size):

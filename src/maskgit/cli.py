@@ -261,7 +261,7 @@ def _inpaint(args: argparse.Namespace) -> None:
     from .baselines import classical_filler
     from .batch_inpaint import inpaint_jobs, maskgit_filler
     from .cases import find_inpaint_jobs, is_lab_layout
-    from .pipeline import MaskGIT
+    from .pipeline import DEFAULT_MODEL, MaskGIT
     from .train.distributed import pick_device
 
     jobs = find_inpaint_jobs(args.inputs, args.masks)
@@ -277,9 +277,7 @@ def _inpaint(args: argparse.Namespace) -> None:
         if args.trace:
             raise MaskgitError("--trace shows MaskGIT's decoding steps; it does not apply to --method " + args.method)
     else:
-        if args.model is None:
-            raise MaskgitError("--model PATH is required (a MaskGIT model folder or training run)")
-        pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))
+        pipe = MaskGIT.from_pretrained(args.model or DEFAULT_MODEL, device=pick_device(args.device))
         sampling = {k: getattr(args, k) for k in ("steps", "sweet_spot", "schedule", "choice_temperature", "confidence",
                                                   "temperature", "top_k", "dilate", "min_overlap", "feather")}
         sampling = {k: v for k, v in sampling.items() if v is not None}
@@ -289,7 +287,7 @@ def _inpaint(args: argparse.Namespace) -> None:
             sampling["composite"] = False
         fill = maskgit_filler(pipe, args.seed, return_trace=args.trace is not None, **sampling)
     written = inpaint_jobs(jobs, args.out, convention, fill, batch_size=args.batch_size, trace_dir=args.trace,
-                           progress=not args.quiet)
+                           overwrite=args.overwrite, progress=not args.quiet)
     log.info("%d inpainted images written to %s", len(written), args.out)
 
 
@@ -300,12 +298,14 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                        description="Inpaint a lab-layout folder (masked_image/ + mask64/), a folder of images with "
                                    "--masks DIR (matched by name), or image files with their mask files.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="lab-layout folder, image folder, or image files")
-    p.add_argument("--model", help="MaskGIT model folder (or a `maskgit train` run)")
+    p.add_argument("--model", help="MaskGIT model folder, `maskgit train` run, or shipped model name "
+                                    "(default: the shipped catface64)")
     p.add_argument("--method", default="maskgit", choices=["maskgit", "telea", "navier-stokes", "gray"],
                    help="maskgit, or a classical baseline: OpenCV's Telea / Navier-Stokes, or gray fill")
     p.add_argument("--radius", type=int, default=3, help="inpainting radius of telea / navier-stokes")
     p.add_argument("--masks", nargs="+", metavar="MASK", help="a folder of masks named like the images, or one mask file per image")
     p.add_argument("--out", required=True, help="output folder; outputs keep the inputs' names")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist in --out")
     p.add_argument("--mask-convention", choices=["lab", "white-hole"],
                    help="lab: 0 = hole, 255 = known; white-hole: white = hole (default: lab for lab-layout folders)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -315,7 +315,8 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweet-spot", type=int, help="stop after this many steps and fill the rest at once (0: off)")
     p.add_argument("--schedule", choices=sorted(MASK_SCHEDULES), help="mask schedule")
     p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
-    p.add_argument("--confidence", choices=["prob", "logprob"])
+    p.add_argument("--confidence", choices=["logprob", "prob", "lab"],
+                   help="reveal-order rule: logprob (MaskGIT's), prob, lab (the lab report's); see docs/inpainting.md")
     p.add_argument("--sample", action="store_true", help="sample tokens instead of taking the most likely")
     p.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens (with --sample)")
@@ -390,7 +391,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pred", required=True, help="folder of inpainted images")
     p.add_argument("--gt", required=True, help="folder of ground-truth images, or a cases folder holding gt/")
     p.add_argument("--masks", help="folder of masks for the hole-only metrics (default: the cases folder's mask64/)")
-    p.add_argument("--mask-convention", choices=["lab", "white-hole"], default="lab")
+    p.add_argument("--mask-convention", choices=["lab", "white-hole"],
+                   help="required with --masks: lab (0 = hole, 255 = known) or white-hole (white = hole); "
+                        "a cases folder's mask64/ is read as lab")
     p.add_argument("--out", help="write OUT.json and OUT.csv (default: PRED/evaluation.json, .csv)")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--no-cache", action="store_true", help="recompute the ground truth's FID statistics")

@@ -211,6 +211,9 @@ class TransformerTrainingConfig:
         self.adam_betas = tuple(float(b) for b in self.adam_betas)
 
 
+CONFIDENCE_RULES = ("logprob", "prob", "lab")  # named reveal-order rules, documented in sampling.py
+
+
 @dataclass
 class SamplingConfig:
     """Defaults of iterative decoding; `MaskGIT.inpaint` keyword arguments override them per call."""
@@ -219,7 +222,7 @@ class SamplingConfig:
     sweet_spot: Optional[int] = None  # stop after this many steps and fill the rest at once
     schedule: str = "cosine"
     choice_temperature: float = 4.5  # Gumbel noise on confidences, annealed to 0 over the steps
-    confidence: str = "prob"  # "prob" or "logprob"
+    confidence: str = "prob"  # reveal-order rule: "logprob" (MaskGIT's), "prob", "lab" (see sampling.py)
     sample: bool = False  # False: most likely token; True: sample with temperature / top_k
     temperature: float = 1.0
     top_k: Optional[int] = None
@@ -237,8 +240,8 @@ class SamplingConfig:
             raise ConfigError(f"sweet_spot must be in 1..steps ({self.steps}), got {self.sweet_spot}")
         if self.schedule not in MASK_SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(MASK_SCHEDULES)}, got {self.schedule!r}")
-        if self.confidence not in ("prob", "logprob"):
-            raise ConfigError(f"confidence must be 'prob' or 'logprob', got {self.confidence!r}")
+        if self.confidence not in CONFIDENCE_RULES:
+            raise ConfigError(f"confidence must be one of {', '.join(CONFIDENCE_RULES)}, got {self.confidence!r}")
         if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):
             raise ConfigError("temperature must be > 0 and top_k >= 1")
         if self.dilate < 0 or self.feather < 0 or not 0 <= self.min_overlap < 1:

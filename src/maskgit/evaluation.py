@@ -87,14 +87,20 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], name
     if len(preds) != len(gts) or len(preds) != len(names) or (holes is not None and len(holes) != len(preds)):
         raise DataError(f"mismatched sets: {len(preds)} predictions, {len(gts)} ground-truth images")
     for name, p, g in zip(names, preds, gts):
+        for what, array in (("prediction", p), ("ground truth", g)):
+            if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+                kind = f"{array.dtype} {tuple(array.shape)}" if hasattr(array, "dtype") else type(array).__name__
+                raise DataError(f"{name}: the {what} must be an (H, W, 3) uint8 array, got {kind}")
         if p.shape != g.shape:
             raise DataError(f"{name}: prediction is {p.shape[1]}x{p.shape[0]} but ground truth is {g.shape[1]}x{g.shape[0]}")
+    if compute_lpips:  # before the minutes of FID work: missing weights fail now
+        lpips = lpips if lpips is not None else LPIPS.pretrained("alex")
     extractor = extractor or InceptionFeatures()
     reference = reference or cached_stats(list(gts), list(names), extractor, use_cache=use_cache, progress=progress)
     fid = frechet_distance(reference, FeatureStats.from_features(extractor(list(preds), progress=progress)))
     device = extractor.device
     if compute_lpips:
-        lpips = (lpips if lpips is not None else LPIPS.pretrained("alex")).to(device)
+        lpips = lpips.to(device)
     rows: list[dict] = []
     for start in range(0, len(preds), batch_size):
         stop = min(start + batch_size, len(preds))
@@ -174,9 +180,17 @@ def match_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Optional[
 
 
 def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Optional[str | Path] = None, *,
-                     mask_convention: str = "lab", device: Optional[str | torch.device] = None, use_cache: bool = True,
+                     mask_convention: Optional[str] = None, device: Optional[str | torch.device] = None, use_cache: bool = True,
                      compute_lpips: bool = True, progress: bool = True) -> EvaluationReport:
-    """Evaluate a folder of predictions against a folder of ground truth (and masks for hole metrics)."""
+    """Evaluate a folder of predictions against a folder of ground truth (and masks for hole metrics).
+
+    Masks given as `masks_dir` need their `mask_convention` ("lab": 0 = hole, or "white-hole"); the
+    `mask64/` of a lab-layout cases folder given as `gt_dir` is read with the lab's.
+    """
+    if masks_dir is not None and mask_convention is None:
+        raise DataError("say which mask pixels are holes: --mask-convention lab (0 = hole, 255 = known) "
+                        "or --mask-convention white-hole (white = hole)")
+    mask_convention = mask_convention or "lab"
     names, pred_paths, gt_paths, mask_paths = match_folders(pred_dir, gt_dir, masks_dir)
     preds = [np.array(load_image(p)) for p in pred_paths]
     gts = [np.array(load_image(p)) for p in gt_paths]

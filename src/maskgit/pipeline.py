@@ -24,6 +24,8 @@ from .tokenizer import VQGAN
 from .transformer import BidirectionalTransformer
 
 SAMPLING_NAME = "sampling.json"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # pretrained models shipped in the package
+DEFAULT_MODEL = "catface64"
 NEUTRAL = 128  # hole pixels are set to mid-gray before encoding, so the tokenizer cannot see them
 
 ImageInput = Union[Image.Image, np.ndarray, torch.Tensor]
@@ -156,11 +158,15 @@ class MaskGIT:
         res, grid, device = self.resolution, self.tokenizer.config.token_grid, self.device
         model_images, model_holes = [], []
         for image, hole in zip(originals, holes):
+            # The hole is filled at the input's own resolution, before any resize, so no hidden pixel
+            # reaches the model through the resampling kernel.
+            image = np.where(hole[..., None], NEUTRAL, image).astype(np.uint8)
             if image.shape[:2] != (res, res):
                 image = np.asarray(Image.fromarray(image).resize((res, res), Image.Resampling.BICUBIC))
                 # Any hole pixel in a model pixel's footprint makes it hole: nothing unknown hides under a known token.
                 hole = F.interpolate(torch.from_numpy(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
-            model_images.append(np.where(hole[..., None], NEUTRAL, image).astype(np.uint8))
+                image = np.where(hole[..., None], NEUTRAL, image).astype(np.uint8)
+            model_images.append(image)
             model_holes.append(hole)
         pixels = uint8_to_tensor(torch.from_numpy(np.stack(model_images))).to(device)  # (B, 3, res, res)
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
@@ -193,12 +199,14 @@ class MaskGIT:
         return directory
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: Optional[torch.device | str] = None,
+    def from_pretrained(cls, path: str | Path = DEFAULT_MODEL, device: Optional[torch.device | str] = None,
                         dtype: Optional[torch.dtype] = None) -> "MaskGIT":
-        """Load a saved MaskGIT folder (or a `train` run folder, which holds one)."""
-        path = Path(path)
+        """Load a shipped model by name (`"catface64"`, see `pretrained_models()`), a saved MaskGIT
+        folder, or a `train` run folder (which holds one)."""
+        path = resolve_model(path)
         if not (path / "transformer" / CONFIG_NAME).is_file() or not (path / "tokenizer" / CONFIG_NAME).is_file():
-            raise CheckpointError(f"{path}: not a MaskGIT model folder (expected tokenizer/ and transformer/ in it)")
+            missing = [f"{part}/{CONFIG_NAME}" for part in ("tokenizer", "transformer") if not (path / part / CONFIG_NAME).is_file()]
+            raise CheckpointError(f"{path}: not a MaskGIT model folder ({' and '.join(missing)} missing)")
         tokenizer = VQGAN.from_pretrained(path / "tokenizer")
         transformer = BidirectionalTransformer.from_pretrained(path / "transformer")
         sampling = SamplingConfig()
@@ -212,6 +220,24 @@ class MaskGIT:
         if device is not None or dtype is not None:
             pipe.to(device, dtype)
         return pipe
+
+
+def pretrained_models() -> list[str]:
+    """Names of the models shipped in the package (loadable offline with `MaskGIT.from_pretrained(name)`)."""
+    if not ASSETS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in ASSETS_DIR.iterdir() if (p / "transformer" / CONFIG_NAME).is_file())
+
+
+def resolve_model(path: str | Path) -> Path:
+    """A model folder from a path, or from the name of a shipped model when no such path exists."""
+    candidate = Path(path)
+    if not candidate.exists() and str(path) in pretrained_models():
+        return ASSETS_DIR / str(path)
+    if not candidate.exists():
+        shipped = ", ".join(pretrained_models()) or "none"
+        raise CheckpointError(f"{path}: no such model folder, and not the name of a shipped model ({shipped})")
+    return candidate
 
 
 def _as_image_list(images: Union[ImageInput, Sequence[ImageInput]]) -> list[np.ndarray]:

@@ -3,8 +3,13 @@
 Step t of T (t = 1 … T), for each image of the batch:
 1. the transformer sees the tokens with every still-unknown position set to the mask id;
 2. each position's most likely token (or a sampled one) and its probability are taken;
-3. confidence = probability (or log-probability) + choice_temperature · (1 − t/T) · Gumbel noise,
-   and +∞ for tokens already known;
+3. confidence = the chosen token's score + noise_scale(t) · Gumbel noise, +∞ for tokens already
+   known, by one of three named rules (`SamplingConfig.confidence`, τ = `choice_temperature`):
+   - "logprob": log p + τ·(1 − t/T)·g — MaskGIT's rule (Chang et al. 2022, and its code);
+   - "prob":    p + τ·(1 − t/T)·g — probability with the same annealed noise; with τ of a few
+     units the noise dominates early steps, so the order is close to random at first;
+   - "lab":     p + τ·10⁻³·(1 − γ(t/T))·g — the lab report's code, noise kept tiny (and growing);
+   with τ = 0 every rule reveals the most probable positions first;
 4. the ⌊γ(t/T) · n₀⌋ least confident unknown positions stay masked (n₀ = the image's unknown
    count before step 1; at least one fewer than before, none after the last step); the rest are
    filled with their predictions and never change again.
@@ -87,6 +92,13 @@ def num_still_masked(n_start: torch.Tensor, n_unknown: torch.Tensor, step: int, 
     return torch.minimum(keep, (n_unknown - 1).clamp(min=0))
 
 
+def noise_scale(cfg: SamplingConfig, step: int) -> float:
+    """The factor of the Gumbel noise added to the confidences at `step` (1-based) of `cfg.steps`."""
+    if cfg.confidence == "lab":
+        return cfg.choice_temperature * 1e-3 * (1 - float(mask_ratio(cfg.schedule, step / cfg.steps)))
+    return cfg.choice_temperature * (1 - step / cfg.steps)
+
+
 @torch.no_grad()
 def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, unknown: torch.Tensor,
                 n_start: torch.Tensor, step: int, cfg: SamplingConfig, generators: Optional[list[torch.Generator]] = None,
@@ -102,9 +114,9 @@ def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, 
     ids, probs = choose_tokens(logits, cfg, generators)
     predicted = torch.where(unknown, ids, token_ids)
     confidence = probs.clamp_min(1e-30).log() if cfg.confidence == "logprob" else probs
-    noise_scale = cfg.choice_temperature * (1 - step / cfg.steps)
-    if noise_scale > 0:
-        confidence = confidence + noise_scale * _gumbel(tuple(confidence.shape), confidence.device, generators)
+    scale = noise_scale(cfg, step)
+    if scale > 0:
+        confidence = confidence + scale * _gumbel(tuple(confidence.shape), confidence.device, generators)
     confidence = confidence.masked_fill(~unknown, float("inf"))
     keep = num_still_masked(n_start, unknown.sum(1), step, cfg.steps, cfg.schedule, final)  # (B,)
     ranks = confidence.argsort(dim=1, stable=True).argsort(dim=1)  # 0 = least confident

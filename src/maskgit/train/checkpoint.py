@@ -29,7 +29,7 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: file is corrupt or truncated ({reason})") from None
@@ -46,7 +46,21 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
-def restore_rng_state(state: dict[str, Any]) -> None:
+def gather_rng_states() -> list[dict[str, Any]]:
+    """Every process's RNG state (rank order); call on all processes. Dropout draws differ per rank."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return [rng_state()]
+    states: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(states, rng_state())
+    return states
+
+
+def restore_rng_state(state: dict[str, Any] | list[dict[str, Any]], rank: int = 0) -> None:
+    """Restore this process's RNG state from `gather_rng_states()` output (or a single state)."""
+    if isinstance(state, list):
+        state = state[rank] if rank < len(state) else state[0]
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -19,7 +19,7 @@ from ..image_io import make_grid, save_image
 from ..io_utils import atomic_write_text
 from ..tokenizer import VQGAN, PatchDiscriminator, VQGANLoss
 from . import distributed
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, gather_rng_states, restore_rng_state, save_checkpoint
 from .common import (MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir, clip_gradients,
                      learning_rate, plan_end, reset_optimizer_rows, set_learning_rate, step_generator, to_device)
 
@@ -86,7 +86,7 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
         opt_g.load_state_dict(state["optimizer_g"])
         opt_d.load_state_dict(state["optimizer_d"])
         start_step = state["step"]
-        restore_rng_state(state["rng"])
+        restore_rng_state(state["rng"], ctx.rank)
     else:
         torch.manual_seed(cfg.seed + ctx.rank)
     model_ddp = distributed.wrap_ddp(model, ctx, sync_buffers=False)  # usage counts stay per rank
@@ -205,12 +205,13 @@ def _save_samples(model: VQGAN, images: torch.Tensor, path: Path, device: torch.
 
 def _save(model: VQGAN, disc: PatchDiscriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
           cfg: TokenizerTrainingConfig, step: int, data_dir: Path, out_dir: Path, ctx: distributed.DistributedContext) -> None:
+    rng_states = gather_rng_states()
     if ctx.is_main:
         state = {
             "kind": CHECKPOINT_KIND, "version": 1, "step": step, "config": config_to_dict(cfg),
             "data_dir": str(data_dir), "world_size": ctx.world_size,
             "model": model.state_dict(), "discriminator": disc.state_dict(),
-            "optimizer_g": opt_g.state_dict(), "optimizer_d": opt_d.state_dict(), "rng": rng_state(),
+            "optimizer_g": opt_g.state_dict(), "optimizer_d": opt_d.state_dict(), "rng": rng_states,
         }
         save_checkpoint(state, out_dir / CHECKPOINT_NAME)
         model.save_pretrained(out_dir / "tokenizer")

@@ -22,7 +22,7 @@ from ..tokenizer import VQGAN
 from ..tokenizer.vqgan import resolve_tokenizer_dir
 from ..transformer import BidirectionalTransformer, masked_token_loss
 from . import distributed
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, gather_rng_states, restore_rng_state, save_checkpoint
 from .common import (MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir, clip_gradients,
                      learning_rate, plan_end, set_learning_rate, step_generator, to_device)
 from .ema import EMA
@@ -118,7 +118,7 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
         if ema is not None:
             ema.load_state_dict(state["ema"])
         start_step = state["step"]
-        restore_rng_state(state["rng"])
+        restore_rng_state(state["rng"], ctx.rank)
     else:
         torch.manual_seed(cfg.seed + ctx.rank)
     forward = distributed.wrap_ddp(model, ctx)
@@ -223,11 +223,12 @@ def evaluate(model: BidirectionalTransformer, tokens: torch.Tensor, cfg: Transfo
 
 def _save(model: BidirectionalTransformer, ema: Optional[EMA], optimizer: torch.optim.Optimizer, tokenizer: VQGAN,
           cfg: TransformerTrainingConfig, step: int, out_dir: Path, ctx: distributed.DistributedContext) -> None:
+    rng_states = gather_rng_states()
     if ctx.is_main:
         state = {
             "kind": CHECKPOINT_KIND, "version": 1, "step": step, "config": config_to_dict(cfg),
             "world_size": ctx.world_size, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None, "rng": rng_state(), "saved_at": time.time(),
+            "ema": ema.state_dict() if ema is not None else None, "rng": rng_states, "saved_at": time.time(),
         }
         save_checkpoint(state, out_dir / CHECKPOINT_NAME)
         with torch.random.fork_rng(devices=[]):  # building a module draws init weights; keep resume exact
