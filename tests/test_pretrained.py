@@ -1,0 +1,42 @@
+"""The model shipped in the package: loads offline by name, inpaints, keeps known pixels."""
+
+import numpy as np
+import pytest
+
+from maskgit.cli import main
+from maskgit.errors import CheckpointError
+from maskgit.image_io import load_image, load_mask
+from maskgit.pipeline import ASSETS_DIR, MaskGIT, pretrained_models
+
+from conftest import REPO
+
+LAB_SAMPLES = REPO / "examples" / "lab-samples"
+
+
+def test_the_default_model_is_shipped_in_small_files():
+    assert "catface64" in pretrained_models()
+    files = [p for p in (ASSETS_DIR / "catface64").rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"README.md", "sampling.json", "config.json"}
+    assert all(p.stat().st_size <= 15_000_000 for p in files)
+
+
+def test_from_pretrained_by_name_and_unknown_names():
+    pipe = MaskGIT.from_pretrained("catface64")
+    assert pipe.resolution == 64 and pipe.tokenizer.config.token_grid == 16
+    assert pipe.transformer.config.codebook_size == pipe.tokenizer.config.codebook_size == 1024
+    with pytest.raises(CheckpointError, match="catface64"):
+        MaskGIT.from_pretrained("catface65")
+
+
+@pytest.mark.slow
+def test_inpaint_with_the_default_model_from_the_command_line(tmp_path):
+    out = tmp_path / "out"
+    assert main(["inpaint", str(LAB_SAMPLES), "--out", str(out), "-q"]) == 0
+    for path in sorted((LAB_SAMPLES / "masked_image").glob("*.png")):
+        given = np.array(load_image(path))
+        hole = load_mask(LAB_SAMPLES / "mask64" / path.name.replace("image_", "mask_"), "lab")
+        result = np.array(load_image(out / path.name))
+        assert np.array_equal(result[~hole], given[~hole])
+        truth = np.array(load_image(LAB_SAMPLES / "gt" / path.name)).astype(float)
+        # A real fill: closer to the truth in the hole than the gray the input holds there.
+        assert np.abs(result[hole] - truth[hole]).mean() < np.abs(given[hole] - truth[hole]).mean()
