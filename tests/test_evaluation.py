@@ -164,7 +164,7 @@ def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
         save_mask(hole, cases / "mask64" / f"mask_{i:03d}.png", "lab")
     assert len(settings_grid(["cosine", "linear"], [4, 6], [None, 3, 6], 2)) == 2 * (2 + 2) * 2  # T=4: none, 3; T=6: none, 3 (6 is T itself)
     summary = run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine", "linear"], [4], [None, 2], seeds=2,
-                        batch_size=4, progress=False)
+                        batch_size=4, compute_lpips=False, progress=False)  # no LPIPS weights needed
     assert len(summary) == 4 and all(e["seeds"] == 2 for e in summary)
     assert summary == sorted(summary, key=lambda e: e["fid"])
     results = sorted((tmp_path / "sweep" / "results").glob("*.json"))
@@ -175,7 +175,7 @@ def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
     doctored["fid"] = -1.0
     results[0].write_text(json.dumps(doctored))
     again = run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine", "linear"], [4], [None, 2], seeds=2,
-                      batch_size=4, progress=False)
+                      batch_size=4, compute_lpips=False, progress=False)
     assert again[0]["fid"] < summary[0]["fid"]
 
 

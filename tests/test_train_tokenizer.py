@@ -157,10 +157,10 @@ def test_cli_time_limit_stops_cleanly_and_records_the_steps(tmp_path):
     run = tmp_path / "run"
     start = time.perf_counter()
     assert main(["train-tokenizer", "--data", str(data), "--config", str(cfg_path), "--out", str(run),
-                 "--time-limit", "0.05", "--device", "cpu", "-q"]) == 0  # 3 seconds
-    assert 2.0 < time.perf_counter() - start < 8.0
-    step = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["step"]
-    assert 5 < step < 10**7
+                 "--time-limit", "0.1", "--device", "cpu", "-q"]) == 0  # 6 seconds, set-up included
+    assert 4.0 < time.perf_counter() - start < 15.0
+    step = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["step"]
+    assert 2 < step < 10**7
     assert load_tokenizer_training_config(run / "config.yaml").max_steps == step
     assert int(list(csv.DictReader((run / "metrics.csv").open()))[-1]["step"]) == step
     assert (run / "samples" / f"step_{step:07d}.png").is_file()

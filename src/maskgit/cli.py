@@ -428,7 +428,8 @@ def _sweep(args: argparse.Namespace) -> None:
     schedules = [check_schedule(s.strip()) for s in args.schedules.split(",") if s.strip()]
     pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))
     summary = run_sweep(pipe, args.cases, args.out, schedules, args.steps, args.sweet_spots, args.seeds,
-                        batch_size=args.batch_size, save_images=args.save_images, progress=not args.quiet)
+                        batch_size=args.batch_size, save_images=args.save_images, compute_lpips=not args.no_lpips,
+                        progress=not args.quiet)
     print(format_table(summary))
     log.info("sweep.csv, summary.csv and fid_vs_steps.png written to %s", args.out)
 
@@ -448,6 +449,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--save-images", action="store_true", help="also keep every setting's inpainted images")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_sweep)
 

@@ -54,8 +54,10 @@ def settings_grid(schedules: Sequence[str], steps: Sequence[int], sweet_spots: S
 
 def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Sequence[str], steps: Sequence[int],
               sweet_spots: Sequence[Optional[int]] = (None,), seeds: int = 1, *, batch_size: int = 64,
-              save_images: bool = False, progress: bool = True) -> list[dict]:
+              save_images: bool = False, compute_lpips: bool = True, progress: bool = True) -> list[dict]:
     """Inpaint the cases under every setting with one loaded model, evaluate each, write CSV and plots.
+
+    The LPIPS weights are loaded before any work (`compute_lpips=False` skips LPIPS).
 
     Each setting's metrics are stored in `out_dir/results/KEY.json` as soon as they exist, and a
     rerun skips the settings already there, so an interrupted sweep continues.
@@ -63,6 +65,7 @@ def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Seque
     from tqdm.auto import tqdm
 
     cases_dir, out_dir = Path(cases_dir), Path(out_dir)
+    lpips = LPIPS.pretrained("alex") if compute_lpips else None  # missing weights fail now, not after minutes
     jobs = find_inpaint_jobs([cases_dir])
     names = [job.name.with_suffix("").as_posix() for job in jobs]
     gt_names, _, gt_paths, _ = match_folders(cases_dir / "masked_image", cases_dir)
@@ -73,7 +76,6 @@ def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Seque
     gts = [np.array(load_image(p)) for p in gt_paths]
     grid = settings_grid(schedules, steps, sweet_spots, seeds)
     extractor = InceptionFeatures(pipe.device)
-    lpips = LPIPS.pretrained("alex")
     reference = cached_stats(gts, names, extractor, progress=progress)
     rows = []
     for setting in tqdm(grid, desc="sweep", disable=not progress):
@@ -93,7 +95,8 @@ def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Seque
                 from PIL import Image
 
                 save_image(Image.fromarray(pred), out_dir / "images" / setting.key / f"{name}.png")
-        report = evaluate_arrays(preds, gts, names, holes, extractor=extractor, lpips=lpips, reference=reference)
+        report = evaluate_arrays(preds, gts, names, holes, extractor=extractor, lpips=lpips, compute_lpips=compute_lpips,
+                                 reference=reference)
         row = {"schedule": setting.schedule, "steps": setting.steps, "sweet_spot": setting.sweet_spot or "",
                "seed": setting.seed, "num_images": report.num_images,
                **{m: getattr(report, m) for m in METRICS}}
