@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -13,6 +14,8 @@ from .errors import DataError
 from .io_utils import atomic_path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+
+log = logging.getLogger(__name__)
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -26,7 +29,12 @@ def list_image_files(root: str | Path) -> list[Path]:
         return [root] if is_image_file(root) else []
     if not root.is_dir():
         raise DataError(f"{root}: no such file or folder")
-    return sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+    files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    skipped = sorted(p for p in files if not is_image_file(p))
+    if skipped:
+        log.warning("skipping %d file(s) under %s that are not images (%s), e.g. %s", len(skipped), root,
+                    ", ".join(IMAGE_EXTENSIONS), skipped[0])
+    return sorted(p for p in files if is_image_file(p))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -134,7 +142,8 @@ def load_mask(path: str | Path, convention: str, size: Optional[tuple[int, int]]
 
     `convention`: "lab" (0 = hole, 255 = known) or "white-hole" (white = hole). Values other than
     0/255 are thresholded at 128; colour masks are read as luminance. With `size` (W, H) a mask of
-    another size is resized with nearest-neighbour.
+    another size but the same aspect ratio is resized with nearest-neighbour; one of another aspect
+    ratio is refused. Thresholding and resizing are each reported in one warning naming the file.
     """
     check_convention(convention)
     try:
@@ -144,8 +153,15 @@ def load_mask(path: str | Path, convention: str, size: Optional[tuple[int, int]]
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"cannot read mask {path}: {exc}".splitlines()[0]) from None
     if size is not None and gray.size != tuple(size):
+        (w, h), (tw, th) = gray.size, size
+        if abs(w * th - h * tw) > 0.01 * max(w * th, h * tw):
+            raise DataError(f"mask {path} is {w}x{h} but its image is {tw}x{th}: the aspect ratios differ")
+        log.warning("mask %s (%dx%d) resized to its image's %dx%d", path, w, h, tw, th)
         gray = gray.resize(tuple(size), Image.Resampling.NEAREST)
-    return hole_from_gray(np.asarray(gray), convention)
+    values = np.asarray(gray)
+    if not np.isin(values, (0, 255)).all():
+        log.warning("mask %s has gray levels (not only 0 and 255): thresholded at 50 %%", path)
+    return hole_from_gray(values, convention)
 
 
 def save_mask(hole: np.ndarray, path: str | Path, convention: str = "lab") -> None:

@@ -164,7 +164,7 @@ class MaskGIT:
             if image.shape[:2] != (res, res):
                 image = np.asarray(Image.fromarray(image).resize((res, res), Image.Resampling.BICUBIC))
                 # Any hole pixel in a model pixel's footprint makes it hole: nothing unknown hides under a known token.
-                hole = F.interpolate(torch.from_numpy(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
+                hole = F.interpolate(torch.tensor(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
                 image = np.where(hole[..., None], NEUTRAL, image).astype(np.uint8)
             model_images.append(image)
             model_holes.append(hole)
