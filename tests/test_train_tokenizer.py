@@ -165,3 +165,22 @@ def test_cli_time_limit_stops_cleanly_and_records_the_steps(tmp_path):
     assert int(list(csv.DictReader((run / "metrics.csv").open()))[-1]["step"]) == step
     assert (run / "samples" / f"step_{step:07d}.png").is_file()
     assert VQGAN.from_pretrained(run).config.codebook_size == 32
+
+
+def test_a_start_that_fails_on_missing_lpips_weights_leaves_nothing(tmp_path, monkeypatch, capsys):
+    data = write_random_images(tmp_path / "data", 4)
+    monkeypatch.setenv("MASKGIT_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr("torch.hub.load_state_dict_from_url",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    cfg_path = write_config(micro_tokenizer_config(perceptual_weight=1.0), tmp_path / "micro.yaml")
+    run = tmp_path / "run"
+    args = ["train-tokenizer", "--data", str(data), "--config", str(cfg_path), "--out", str(run), "-q"]
+    assert main(args) == 2
+    assert "MASKGIT_WEIGHTS_DIR" in capsys.readouterr().err
+    assert not run.exists() or not any(run.iterdir())
+    # A run killed before its first checkpoint says how to go on.
+    run.mkdir(exist_ok=True)
+    (run / "config.yaml").write_text("batch_size: 4\n")
+    assert main(["train-tokenizer", "--resume", str(run), "-q"]) == 2
+    assert "without --resume" in capsys.readouterr().err

@@ -145,7 +145,9 @@ def load_run_config(run_dir: str | Path, config_cls: type) -> tuple[Any, dict]:
 
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT_NAME).is_file():
-        raise CheckpointError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
+        hint = (" (the run stopped before its first checkpoint: start it again with --out and without --resume)"
+                 if (run_dir / "config.yaml").is_file() else "")
+        raise CheckpointError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from{hint}")
     config = config_from_dict(config_cls, read_config_file(run_dir / "config.yaml"), source=str(run_dir / "config.yaml"))
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     return config, info

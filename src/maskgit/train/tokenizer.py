@@ -67,16 +67,16 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
         raise CheckpointError(f"{out_dir}: the model config differs from the checkpoint's; resume with the run's config.yaml")
 
     dataset = ImageFolder(data_dir, cfg.model.resolution, progress=main and progress)
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out_dir / "config.yaml")
-        atomic_write_text(out_dir / "run.json", json.dumps({"data_dir": str(data_dir.resolve()), "world_size": ctx.world_size}) + "\n")
-        log.info("%d training images from %s", len(dataset), data_dir)
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = VQGAN(cfg.model).to(device)
     disc = PatchDiscriminator(cfg.model.in_channels, cfg.disc_channels, cfg.disc_layers, cfg.model.norm_groups).to(device)
-    loss_fn = VQGANLoss(cfg).to(device)
+    loss_fn = VQGANLoss(cfg).to(device)  # loads the LPIPS weights: fails before anything is written
+    if main:  # only now that everything loaded: a failed start leaves no debris
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
+        atomic_write_text(out_dir / "run.json", json.dumps({"data_dir": str(data_dir.resolve()), "world_size": ctx.world_size}) + "\n")
+        log.info("%d training images from %s", len(dataset), data_dir)
     opt_g = adamw(model, cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)
     opt_d = adamw(disc, cfg.disc_learning_rate or cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)
     start_step = 0
