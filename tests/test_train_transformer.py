@@ -198,3 +198,18 @@ def test_checkpoints_never_run_code_from_the_file(tmp_path):
     torch.save({"kind": "transformer", "evil": Payload()}, tmp_path / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         load_checkpoint(tmp_path, "transformer")
+
+
+def test_checkpoints_also_come_by_wall_time(micro_tokenizer, tmp_path, monkeypatch):
+    import maskgit.train.transformer as trainer
+
+    data = write_random_images(tmp_path / "data", 12)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    saved = []
+    real_save = trainer._save
+    monkeypatch.setattr(trainer, "_save", lambda *a, **k: (saved.append(a[5]), real_save(*a, **k)))
+    for minutes, run in ((1e-9, "timed"), (0.0, "untimed")):
+        saved.clear()
+        cfg = micro_transformer_config(max_steps=6, log_every=2, checkpoint_every=1000, checkpoint_minutes=minutes)
+        train_transformer(cfg, micro_tokenizer, cache, tmp_path / run, device="cpu", progress=False)
+        assert saved == ([2, 4, 6] if minutes else [6]), run

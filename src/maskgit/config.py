@@ -90,6 +90,7 @@ class TokenizerTrainingConfig:
     log_every: int = 50
     sample_every: int = 1_000
     checkpoint_every: int = 1_000
+    checkpoint_minutes: float = 10.0  # also checkpoint when this long has passed since the last one (0: off)
     num_workers: int = 2  # DataLoader workers when the dataset is not held in memory
 
     def __post_init__(self) -> None:
@@ -192,6 +193,7 @@ class TransformerTrainingConfig:
     seed: int = 0
     log_every: int = 50
     checkpoint_every: int = 1_000
+    checkpoint_minutes: float = 10.0  # also checkpoint when this long has passed since the last one (0: off)
 
     def __post_init__(self) -> None:
         from .masks import MASK_KINDS

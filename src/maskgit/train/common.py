@@ -75,6 +75,31 @@ class StepPlan:
         return self.planned
 
 
+class CheckpointClock:
+    """Says when a checkpoint is due by wall time, so a killed run never loses more than `minutes`.
+
+    Checked only every `every` steps, where every process agrees (the latest clock wins), so all of
+    them enter the checkpoint together.
+    """
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60.0
+        self.last = time.perf_counter()
+
+    def due(self, done: int, every: int, ctx: Any) -> bool:
+        if self.seconds <= 0 or done % every:
+            return False
+        due = int(time.perf_counter() - self.last >= self.seconds)
+        if ctx.enabled:
+            from .distributed import all_reduce_min
+
+            due = all_reduce_min(due, ctx.device)
+        return bool(due)
+
+    def reset(self) -> None:
+        self.last = time.perf_counter()
+
+
 def plan_end(plan: StepPlan, done: int, ctx: Any) -> int:
     """`plan.update(done)`, agreed on by every process (the earliest end wins) when the run is timed."""
     end = plan.update(done)

@@ -20,8 +20,8 @@ from ..io_utils import atomic_write_text
 from ..tokenizer import VQGAN, PatchDiscriminator, VQGANLoss
 from . import distributed
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, gather_rng_states, restore_rng_state, save_checkpoint
-from .common import (MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir, clip_gradients,
-                     learning_rate, plan_end, reset_optimizer_rows, set_learning_rate, step_generator, to_device)
+from .common import (CheckpointClock, MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir,
+                     clip_gradients, learning_rate, plan_end, reset_optimizer_rows, set_learning_rate, step_generator, to_device)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
     bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="tokenizer",
                disable=not (main and progress), dynamic_ncols=True)
 
+    checkpoint_clock = CheckpointClock(cfg.checkpoint_minutes)
     step = start_step
     while step < plan.end():
         images = next(batches).to(device, non_blocking=True)
@@ -169,8 +170,9 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
                 log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
         if main and (done % cfg.sample_every == 0 or final):
             _save_samples(model, fixed, out_dir / "samples" / f"step_{done:07d}.png", device)
-        if done % cfg.checkpoint_every == 0 or final:
+        if checkpoint_clock.due(done, cfg.log_every, ctx) or done % cfg.checkpoint_every == 0 or final:
             _save(model, disc, opt_g, opt_d, cfg, done, data_dir, out_dir, ctx)
+            checkpoint_clock.reset()
     bar.close()
     metrics.close()
     if start_step >= plan.end() and main:

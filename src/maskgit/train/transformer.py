@@ -23,8 +23,8 @@ from ..tokenizer.vqgan import resolve_tokenizer_dir
 from ..transformer import BidirectionalTransformer, masked_token_loss
 from . import distributed
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, gather_rng_states, restore_rng_state, save_checkpoint
-from .common import (MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir, clip_gradients,
-                     learning_rate, plan_end, set_learning_rate, step_generator, to_device)
+from .common import (CheckpointClock, MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir,
+                     clip_gradients, learning_rate, plan_end, set_learning_rate, step_generator, to_device)
 from .ema import EMA
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
                disable=not (main and progress), dynamic_ncols=True)
     mask_id, num_tokens = cfg.model.mask_token_id, cfg.model.num_tokens
     model.train()
+    checkpoint_clock = CheckpointClock(cfg.checkpoint_minutes)
     step = start_step
     while step < plan.end():
         schedule_steps = plan.end() if time_limit else cfg.max_steps
@@ -190,8 +191,9 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
             if main:
                 save_config(cfg, out_dir / "config.yaml")
                 log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
-        if done % cfg.checkpoint_every == 0 or final:
+        if checkpoint_clock.due(done, cfg.log_every, ctx) or done % cfg.checkpoint_every == 0 or final:
             _save(model, ema, optimizer, tokenizer, cfg, done, out_dir, ctx)
+            checkpoint_clock.reset()
     bar.close()
     metrics.close()
     distributed.barrier()
