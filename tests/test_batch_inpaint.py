@@ -29,3 +29,25 @@ def test_outputs_get_the_users_umask(tmp_path):
     finally:
         os.umask(old)
     assert all((p.stat().st_mode & 0o777) == 0o644 for p in (tmp_path / "o").glob("*.png"))
+
+
+def test_bad_sampling_options_fail_before_any_folder_is_read(tmp_path, capsys):
+    assert main(["inpaint", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "steps" in err and "missing" not in err and not (tmp_path / "o").exists()
+
+
+def test_every_option_has_help_and_defaults_and_required_options_are_shown():
+    from maskgit.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            assert action.help, (name, action.dest)
+        text = command.format_help()
+        for action in command._actions:
+            if action.required and action.option_strings:
+                assert "(required)" in text, name
+    assert "(default: 12)" not in sub.choices["inpaint"].format_help()  # unset sampling options come from the model
+    assert "(default: 64)" in sub.choices["inpaint"].format_help()

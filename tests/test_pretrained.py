@@ -40,3 +40,10 @@ def test_inpaint_with_the_default_model_from_the_command_line(tmp_path):
         truth = np.array(load_image(LAB_SAMPLES / "gt" / path.name)).astype(float)
         # A real fill: closer to the truth in the hole than the gray the input holds there.
         assert np.abs(result[hole] - truth[hole]).mean() < np.abs(given[hole] - truth[hole]).mean()
+
+
+def test_a_model_folder_missing_a_part_says_which(micro_pipe, tmp_path):
+    folder = micro_pipe.save_pretrained(tmp_path / "model")
+    (folder / "transformer" / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="transformer/config.json missing"):
+        MaskGIT.from_pretrained(folder)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Sequence
 from .errors import MaskgitError
 
 log = logging.getLogger("maskgit")
+QUIET_HELP = "no progress bars or info messages (warnings and errors still show)"
 
 
 class _Formatter(logging.Formatter):
@@ -83,7 +84,7 @@ def _add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=_minutes, metavar="MINUTES",
                    help="wall-clock budget: stop cleanly (checkpoint + export) at the last step that fits, with the "
                         "learning-rate schedule laid out over those steps; --max-steps still caps them")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or info messages")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
 def _seconds(minutes: Optional[float]) -> Optional[float]:
@@ -137,10 +138,10 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", required=True, help="tokenizer folder or training run folder")
     p.add_argument("--data", required=True, help="folder of images (or one image)")
     p.add_argument("--out", help="folder for the reconstructions (PNG) and metrics.json")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_reconstruct)
 
 
@@ -164,9 +165,9 @@ def _lpips(args: argparse.Namespace) -> None:
 
 def _add_lpips(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lpips", help="LPIPS distance between two images of the same size")
-    p.add_argument("image_a")
-    p.add_argument("image_b")
-    p.add_argument("--net", choices=["alex", "vgg"], default="alex")
+    p.add_argument("image_a", help="first image")
+    p.add_argument("image_b", help="second image, same size")
+    p.add_argument("--net", choices=["alex", "vgg"], default="alex", help="LPIPS trunk")
     p.set_defaults(func=_lpips, quiet=False)
 
 
@@ -188,11 +189,11 @@ def _add_make_cases(sub: argparse._SubParsersAction) -> None:
                        description=f"Mask kinds and hole fractions: {describe()}; mixed: one of brush/thin/medium/thick/box.")
     p.add_argument("--data", required=True, help="folder of images (resized and centre-cropped)")
     p.add_argument("--masks", default="brush", choices=MASK_KINDS, help="mask kind (default: brush, like the lab's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the masks")
     p.add_argument("--out", required=True, help="cases folder: masked_image/, mask64/, gt/, index.txt")
-    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--resolution", type=int, default=64, help="side of the square cases in pixels")
     p.add_argument("--limit", type=int, help="at most this many cases")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_make_cases)
 
 
@@ -216,10 +217,10 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", required=True, help="tokenizer folder or tokenizer training run")
     p.add_argument("--data", required=True, help="folder of images")
     p.add_argument("--out", required=True, help="token cache folder (tokens.safetensors + tokens.json)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch")
     p.add_argument("--no-flip", action="store_true", help="do not add horizontally flipped copies")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_encode)
 
 
@@ -264,6 +265,14 @@ def _inpaint(args: argparse.Namespace) -> None:
     from .pipeline import DEFAULT_MODEL, MaskGIT
     from .train.distributed import pick_device
 
+    sampling = {k: getattr(args, k) for k in ("steps", "sweet_spot", "schedule", "choice_temperature", "confidence",
+                                              "temperature", "top_k", "dilate", "min_overlap", "feather")}
+    sampling = {k: v for k, v in sampling.items() if v is not None}
+    if args.sample:
+        sampling["sample"] = True
+    if args.no_composite:
+        sampling["composite"] = False
+    _check_sampling(sampling)  # before scanning folders or loading a model
     jobs = find_inpaint_jobs(args.inputs, args.masks)
     convention = args.mask_convention
     if convention is None:
@@ -278,17 +287,23 @@ def _inpaint(args: argparse.Namespace) -> None:
             raise MaskgitError("--trace shows MaskGIT's decoding steps; it does not apply to --method " + args.method)
     else:
         pipe = MaskGIT.from_pretrained(args.model or DEFAULT_MODEL, device=pick_device(args.device))
-        sampling = {k: getattr(args, k) for k in ("steps", "sweet_spot", "schedule", "choice_temperature", "confidence",
-                                                  "temperature", "top_k", "dilate", "min_overlap", "feather")}
-        sampling = {k: v for k, v in sampling.items() if v is not None}
-        if args.sample:
-            sampling["sample"] = True
-        if args.no_composite:
-            sampling["composite"] = False
         fill = maskgit_filler(pipe, args.seed, return_trace=args.trace is not None, **sampling)
     written = inpaint_jobs(jobs, args.out, convention, fill, batch_size=args.batch_size, trace_dir=args.trace,
                            overwrite=args.overwrite, progress=not args.quiet)
     log.info("%d inpainted images written to %s", len(written), args.out)
+
+
+def _check_sampling(overrides: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    from .config import SamplingConfig
+
+    values = dict(overrides)
+    if values.get("sweet_spot") == 0:
+        values["sweet_spot"] = None
+    if values.get("sweet_spot") is not None and "steps" not in values:
+        values["steps"] = max(values["sweet_spot"], SamplingConfig().steps)  # checked against the model's T later
+    replace(SamplingConfig(), **values)  # raises ConfigError naming the bad value
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
@@ -308,11 +323,12 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist in --out")
     p.add_argument("--mask-convention", choices=["lab", "white-hole"],
                    help="lab: 0 = hole, 255 = known; white-hole: white = hole (default: lab for lab-layout folders)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (results do not depend on it)")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--seed", type=int, default=0, help="image i uses a generator seeded from (seed, i)")
     p.add_argument("--steps", type=int, help="decoding steps T")
-    p.add_argument("--sweet-spot", type=int, help="stop after this many steps and fill the rest at once (0: off)")
+    p.add_argument("--sweet-spot", type=int,
+                   help="stop after this many steps and fill the rest at once; 0 = no sweet spot (decode all T steps)")
     p.add_argument("--schedule", choices=sorted(MASK_SCHEDULES), help="mask schedule")
     p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
     p.add_argument("--confidence", choices=["logprob", "prob", "lab"],
@@ -325,7 +341,7 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feather", type=int, help="blend this many known pixels at the hole border (0: bit-exact)")
     p.add_argument("--no-composite", action="store_true", help="return the decoder's output without pasting known pixels back")
     p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_inpaint)
 
 
@@ -367,7 +383,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    help="storage type of the weights (cast back to float32 on loading; default float16)")
     p.add_argument("--max-shard-mb", type=float, default=14.0, help="largest weight file, in MiB (default 14)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_export)
 
 
@@ -398,7 +414,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--no-cache", action="store_true", help="recompute the ground truth's FID statistics")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_evaluate)
 
 
@@ -439,22 +455,29 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
                        description="Inpaint a lab-layout cases folder (with gt/) under every setting, evaluate each, "
                                    "and write sweep.csv, summary.csv and fid_vs_steps.png. Finished settings are "
                                    "cached in OUT/results/, so an interrupted sweep continues.")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", default="catface64", help="model folder, training run or shipped model name")
     p.add_argument("--cases", required=True, help="cases folder: masked_image/, mask64/, gt/")
-    p.add_argument("--schedules", default="cosine,linear,square")
+    p.add_argument("--schedules", default="cosine,linear,square", help="comma-separated mask schedules")
     p.add_argument("--steps", type=_int_list, default=[8, 12, 16], help="comma-separated T values")
-    p.add_argument("--sweet-spots", type=_sweet_spots, default=[None], help="comma-separated stop steps, 'none' for T")
+    p.add_argument("--sweet-spots", type=_sweet_spots, default=[None],
+                   help="comma-separated stop steps; 0 = no sweet spot (decode all T steps) (default: 0)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per setting (for the spread)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out", required=True, help="sweep folder: results/, sweep.csv, summary.csv, fid_vs_steps.png")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--save-images", action="store_true", help="also keep every setting's inpainted images")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_sweep)
 
 
 # --- entry point -------------------------------------------------------------------------------
+
+
+class _SubParser(argparse.ArgumentParser):
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(**kwargs)
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train, _add_inpaint,
@@ -462,9 +485,22 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Says which options are required and each option's default (unless its help already does)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.required and action.option_strings:
+            return text + " (required)"
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        default = ",".join(map(str, action.default)) if isinstance(action.default, list) else action.default
+        return f"{text} (default: {default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maskgit", description="Image inpainting with MaskGIT.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_SubParser)
     for add in COMMANDS:
         add(sub)
     return parser
