@@ -213,3 +213,24 @@ def test_checkpoints_also_come_by_wall_time(micro_tokenizer, tmp_path, monkeypat
         cfg = micro_transformer_config(max_steps=6, log_every=2, checkpoint_every=1000, checkpoint_minutes=minutes)
         train_transformer(cfg, micro_tokenizer, cache, tmp_path / run, device="cpu", progress=False)
         assert saved == ([2, 4, 6] if minutes else [6]), run
+
+
+@pytest.fixture
+def restore_torch_settings():
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def test_deterministic_runs_with_the_same_seed_are_bit_identical(micro_tokenizer, tmp_path, restore_torch_settings):
+    data = write_random_images(tmp_path / "data", 12)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    cfg_path = write_config(micro_transformer_config(max_steps=5), tmp_path / "micro.yaml")
+    for run in ("a", "b"):
+        assert main(["train", "--tokenizer", str(micro_tokenizer), "--tokens", str(cache), "--config", str(cfg_path),
+                     "--out", str(tmp_path / run), "--device", "cpu", "--deterministic", "-q"]) == 0
+    assert torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == 1
+    a, b = _state(tmp_path / "a"), _state(tmp_path / "b")
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name

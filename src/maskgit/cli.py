@@ -81,6 +81,8 @@ def _add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--stop-after", type=int, metavar="STEP", help="stop with a checkpoint at this step (to split a run)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="bit-reproducible: deterministic kernels, one CPU thread (slower); see README")
     p.add_argument("--time-limit", type=_minutes, metavar="MINUTES",
                    help="wall-clock budget: stop cleanly (checkpoint + export) at the last step that fits, with the "
                         "learning-rate schedule laid out over those steps; --max-steps still caps them")
@@ -100,7 +102,7 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
                                           {"data": "data_dir"})
     exported = train_tokenizer(config, paths["data"], out, resume=bool(args.resume), device=args.device,
                                stop_after=args.stop_after, time_limit=_seconds(args.time_limit),
-                               progress=not args.quiet)
+                               deterministic=args.deterministic, progress=not args.quiet)
     log.info("tokenizer saved to %s", exported)
 
 
@@ -238,7 +240,7 @@ def _train(args: argparse.Namespace) -> None:
         config.compile = True
     run = train_transformer(config, paths["tokenizer"], paths["tokens"], out, resume=bool(args.resume),
                             device=args.device, stop_after=args.stop_after, time_limit=_seconds(args.time_limit),
-                            progress=not args.quiet)
+                            deterministic=args.deterministic, progress=not args.quiet)
     log.info("MaskGIT model saved to %s (load it with MaskGIT.from_pretrained)", run)
 
 

@@ -110,6 +110,21 @@ def plan_end(plan: StepPlan, done: int, ctx: Any) -> int:
     return end
 
 
+def make_deterministic() -> None:
+    """Bit-reproducible training: deterministic kernels, one CPU thread, no cuDNN autotuning.
+
+    Slower; with it the same seed gives the same weights run after run, on the same machine and
+    software. (Without it, multi-threaded CPU reductions and some CUDA kernels may differ in the
+    last bits between runs.)
+    """
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.set_num_threads(1)
+
+
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Host-to-GPU copy that does not wait for the GPU (pinned memory, non-blocking); a no-op on CPU."""
     if device.type != "cuda" or tensor.device.type == "cuda":

@@ -21,7 +21,8 @@ from ..tokenizer import VQGAN, PatchDiscriminator, VQGANLoss
 from . import distributed
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, gather_rng_states, restore_rng_state, save_checkpoint
 from .common import (CheckpointClock, MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir,
-                     clip_gradients, learning_rate, plan_end, reset_optimizer_rows, set_learning_rate, step_generator, to_device)
+                     clip_gradients, learning_rate, make_deterministic, plan_end, reset_optimizer_rows,
+                     set_learning_rate, step_generator, to_device)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def train_tokenizer(
     device: Optional[str | torch.device] = None,
     stop_after: Optional[int] = None,
     time_limit: Optional[float] = None,
+    deterministic: bool = False,
     progress: bool = True,
 ) -> Path:
     """Train a VQGAN on every image under `data_dir`; write checkpoints, logs and samples to `out_dir`.
@@ -53,6 +55,8 @@ def train_tokenizer(
         The folder of the exported tokenizer (`out_dir/tokenizer`).
     """
     plan_started = time.perf_counter()
+    if deterministic:
+        make_deterministic()
     with distributed.session(device) as ctx:
         return _train(config, Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress, time_limit, plan_started)
 

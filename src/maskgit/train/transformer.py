@@ -24,7 +24,8 @@ from ..transformer import BidirectionalTransformer, masked_token_loss
 from . import distributed
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, gather_rng_states, restore_rng_state, save_checkpoint
 from .common import (CheckpointClock, MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir,
-                     clip_gradients, learning_rate, plan_end, set_learning_rate, step_generator, to_device)
+                     clip_gradients, learning_rate, make_deterministic, plan_end, set_learning_rate, step_generator,
+                     to_device)
 from .ema import EMA
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def train_transformer(
     device: Optional[str | torch.device] = None,
     stop_after: Optional[int] = None,
     time_limit: Optional[float] = None,
+    deterministic: bool = False,
     progress: bool = True,
 ) -> Path:
     """Train the transformer on a token cache (or an image folder, encoded first) with a frozen tokenizer.
@@ -69,6 +71,8 @@ def train_transformer(
     records the steps it made. Returns the run folder.
     """
     plan_started = time.perf_counter()
+    if deterministic:
+        make_deterministic()
     with distributed.session(device) as ctx:
         return _train(config, Path(tokenizer_path), Path(tokens), Path(out_dir), ctx, resume, stop_after, progress,
                       time_limit, plan_started)
