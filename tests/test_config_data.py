@@ -2,8 +2,13 @@ import pytest
 import torch
 import yaml
 
-from maskgit.config import (TokenizerTrainingConfig, config_from_dict, config_to_dict, load_tokenizer_training_config,
-                            save_config)
+from maskgit.config import (
+    TokenizerTrainingConfig,
+    config_from_dict,
+    config_to_dict,
+    load_tokenizer_training_config,
+    save_config,
+)
 from maskgit.data import StepBatchSampler, random_flip
 from maskgit.errors import ConfigError
 from maskgit.train.common import learning_rate
@@ -77,7 +82,7 @@ def test_learning_rate_schedule():
 @pytest.mark.parametrize("stage,name", [("tokenizer", "catface64"), ("tokenizer", "tiny"), ("transformer", "lab"),
                                         ("transformer", "catface64"), ("transformer", "tiny")])
 def test_shipped_yaml_configs_equal_the_presets(stage, name):
-    from conftest import REPO
+    from helpers import REPO
 
     from maskgit.config import load_transformer_training_config
 

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from helpers import REPO, brush_holes, free_port, micro_transformer_config, write_config, write_random_images
 
 from maskgit.config import SamplingConfig, TransformerConfig
 from maskgit.pipeline import MaskGIT
@@ -15,8 +16,6 @@ from maskgit.tokenizer import VQGAN
 from maskgit.train.checkpoint import load_checkpoint
 from maskgit.train.transformer import train_transformer
 from maskgit.transformer import BidirectionalTransformer
-
-from conftest import REPO, brush_holes, free_port, micro_transformer_config, write_config, write_random_images
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)")]

@@ -3,11 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from maskgit.cases import make_cases
-from maskgit.cli import main
 from maskgit.masks import HOLE_RANGES, MASK_KINDS, make_masks, token_mask_bank, tokens_from_hole, training_token_mask
-
-from conftest import write_random_images
 
 
 @pytest.mark.parametrize("kind", MASK_KINDS)
@@ -61,31 +57,3 @@ def test_training_masks_stay_inside_the_inpainting_hole():
         assert not (masks & ~hole).any()
     mixed = training_token_mask(256, 256, "cosine", torch.Generator().manual_seed(0), bank, bank_prob=0.5)
     assert mixed.float().mean(1).max() > bank.float().mean(1).max()  # uniform draws reach beyond any hole
-
-
-def test_make_cases_round_trip(tmp_path):
-    data = write_random_images(tmp_path / "data", 5, size=80)
-    out = make_cases(data, "brush", 3, tmp_path / "cases", resolution=64, progress=False)
-    index = (out / "index.txt").read_text().splitlines()
-    assert [line.split()[0] for line in index] == ["000", "001", "002", "003", "004"]
-    for line in index:
-        name, source, fraction = line.split()
-        gt = np.asarray(Image.open(out / "gt" / f"image_{name}.png"))
-        masked = np.asarray(Image.open(out / "masked_image" / f"image_{name}.png"))
-        mask = np.asarray(Image.open(out / "mask64" / f"mask_{name}.png"))
-        assert gt.shape == masked.shape == (64, 64, 3) and mask.shape == (64, 64)
-        assert set(np.unique(mask)) <= {0, 255}
-        hole = mask == 0
-        assert (masked[hole] == 128).all()  # gray exactly where the mask is 0 ...
-        assert np.array_equal(masked[~hole], gt[~hole])  # ... and the image elsewhere
-        assert float(fraction) == pytest.approx(hole.mean(), abs=1e-3)
-        assert (data / source).is_file()
-    again = make_cases(data, "brush", 3, tmp_path / "again", resolution=64, progress=False)
-    for f in ("mask64/mask_002.png", "masked_image/image_004.png"):
-        assert (out / f).read_bytes() == (again / f).read_bytes()
-
-
-def test_make_cases_cli(tmp_path):
-    data = write_random_images(tmp_path / "data", 2, size=64)
-    assert main(["make-cases", "--data", str(data), "--masks", "box", "--seed", "1", "--out", str(tmp_path / "c"), "-q"]) == 0
-    assert len(list((tmp_path / "c" / "mask64").glob("mask_*.png"))) == 2

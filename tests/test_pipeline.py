@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers import brush_holes, gens, micro_transformer_config
 from PIL import Image
 
 from maskgit.cli import main
@@ -9,21 +10,16 @@ from maskgit.image_io import composite, load_mask, save_mask
 from maskgit.pipeline import MaskGIT
 from maskgit.transformer import BidirectionalTransformer
 
-from conftest import brush_holes, micro_transformer_config
-
 
 def _images(count, size=32, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(count)]
 
 
-def _gens(n, seed=0):
-    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
-
 
 def test_pixels_outside_the_hole_are_bit_exact(micro_pipe):
     images, holes = _images(3), brush_holes(3)
-    out = micro_pipe.inpaint(images, holes, generator=_gens(3))
+    out = micro_pipe.inpaint(images, holes, generator=gens(3))
     for image, hole, result in zip(images, holes, out.images):
         result = np.asarray(result)
         assert result.shape == image.shape
@@ -35,7 +31,7 @@ def test_other_sizes_are_inpainted_at_their_own_size(micro_pipe):
     image = _images(1, size=80)[0][:60]  # 60 x 80
     hole = np.zeros((60, 80), bool)
     hole[20:40, 30:50] = True
-    result = np.asarray(micro_pipe.inpaint(image, hole, generator=_gens(1)).images[0])
+    result = np.asarray(micro_pipe.inpaint(image, hole, generator=gens(1)).images[0])
     assert result.shape == (60, 80, 3)
     assert np.array_equal(result[~hole], image[~hole])
 
@@ -50,14 +46,14 @@ def test_what_is_inside_the_hole_never_reaches_the_output(micro_pipe, height, wi
     for value in (0, 255):
         painted = image.copy()
         painted[hole] = value
-        outputs.append(np.asarray(micro_pipe.inpaint(painted, hole, generator=_gens(1), composite=False).images[0]))
+        outputs.append(np.asarray(micro_pipe.inpaint(painted, hole, generator=gens(1), composite=False).images[0]))
     assert np.array_equal(outputs[0], outputs[1])
 
 
 def test_composite_off_returns_the_decoder_output(micro_pipe):
     images, holes = _images(1), brush_holes(1)
-    raw = np.asarray(micro_pipe.inpaint(images, holes, generator=_gens(1), composite=False).images[0])
-    pasted = np.asarray(micro_pipe.inpaint(images, holes, generator=_gens(1)).images[0])
+    raw = np.asarray(micro_pipe.inpaint(images, holes, generator=gens(1), composite=False).images[0])
+    pasted = np.asarray(micro_pipe.inpaint(images, holes, generator=gens(1)).images[0])
     assert not np.array_equal(raw[~holes[0]], images[0][~holes[0]])
     assert np.array_equal(raw[holes[0]], pasted[holes[0]])
 
@@ -85,12 +81,12 @@ def test_mask_without_hole_returns_the_input_and_full_mask_is_refused(micro_pipe
 
 def test_input_kinds_give_the_same_result(micro_pipe):
     image, hole = _images(1)[0], brush_holes(1)[0]
-    expected = np.asarray(micro_pipe.inpaint(image, hole, generator=_gens(1)).images[0])
+    expected = np.asarray(micro_pipe.inpaint(image, hole, generator=gens(1)).images[0])
     as_pil = micro_pipe.inpaint(Image.fromarray(image), Image.fromarray(np.where(hole, 255, 0).astype(np.uint8)),
-                                generator=_gens(1))
+                                generator=gens(1))
     as_tensor = micro_pipe.inpaint(torch.from_numpy(image).permute(2, 0, 1).float() / 255, torch.from_numpy(hole),
-                                   generator=_gens(1))
-    lab_mask = micro_pipe.inpaint(image, np.where(hole, 0, 255).astype(np.uint8), mask_convention="lab", generator=_gens(1))
+                                   generator=gens(1))
+    lab_mask = micro_pipe.inpaint(image, np.where(hole, 0, 255).astype(np.uint8), mask_convention="lab", generator=gens(1))
     for out in (as_pil, as_tensor, lab_mask):
         assert np.array_equal(np.asarray(out.images[0]), expected)
 
@@ -98,9 +94,9 @@ def test_input_kinds_give_the_same_result(micro_pipe):
 def test_alone_equals_inside_a_batch_of_mixed_masks(micro_pipe):
     images = _images(4, seed=1)
     holes = brush_holes(2) + [np.zeros((32, 32), bool), np.pad(np.ones((10, 20), bool), ((0, 22), (0, 12)))]
-    batched = micro_pipe.inpaint(images, holes, generator=_gens(4, seed=7)).images
+    batched = micro_pipe.inpaint(images, holes, generator=gens(4, seed=7)).images
     for i in range(4):
-        alone = micro_pipe.inpaint(images[i], holes[i], generator=_gens(1, seed=7 + i)).images[0]
+        alone = micro_pipe.inpaint(images[i], holes[i], generator=gens(1, seed=7 + i)).images[0]
         assert np.array_equal(np.asarray(alone), np.asarray(batched[i]))
     # One generator for the whole call: per-image seeds are drawn from it, so batch size does not matter.
     a = micro_pipe.inpaint(images, holes, generator=torch.Generator().manual_seed(3), batch_size=4).images
@@ -109,11 +105,11 @@ def test_alone_equals_inside_a_batch_of_mixed_masks(micro_pipe):
 
 
 def test_trace_has_one_stage_per_step(micro_pipe, tmp_path):
-    out = micro_pipe.inpaint(_images(2), brush_holes(2), generator=_gens(2), steps=6, sweet_spot=4, return_trace=True)
+    out = micro_pipe.inpaint(_images(2), brush_holes(2), generator=gens(2), steps=6, sweet_spot=4, return_trace=True)
     for trace in out.trace:
         assert len(trace.images) == len(trace.token_masks) == 5  # input + 4 steps
         assert trace.token_masks[0].shape == (8, 8) and trace.token_masks[0].any() and not trace.token_masks[-1].any()
-    from maskgit.visualize import save_trace, trace_figure
+    from maskgit.inpaint.trace import save_trace, trace_figure
 
     figure = trace_figure(out.trace[0])
     assert figure.size == (5 * 34 + 2, 2 * 34 + 2)
@@ -127,8 +123,8 @@ def test_save_and_load_pretrained(micro_pipe, tmp_path):
     micro_pipe.save_pretrained(tmp_path / "model")
     loaded = MaskGIT.from_pretrained(tmp_path / "model")
     image, hole = _images(1)[0], brush_holes(1)[0]
-    a = micro_pipe.inpaint(image, hole, generator=_gens(1)).images[0]
-    b = loaded.inpaint(image, hole, generator=_gens(1)).images[0]
+    a = micro_pipe.inpaint(image, hole, generator=gens(1)).images[0]
+    b = loaded.inpaint(image, hole, generator=gens(1)).images[0]
     assert np.array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(CheckpointError, match="not a MaskGIT model folder"):
         MaskGIT.from_pretrained(tmp_path)

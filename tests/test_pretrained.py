@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from helpers import REPO
 
 from maskgit.cli import main
 from maskgit.errors import CheckpointError
 from maskgit.image_io import load_image, load_mask
 from maskgit.pipeline import ASSETS_DIR, MaskGIT, pretrained_models
-
-from conftest import REPO
 
 LAB_SAMPLES = REPO / "examples" / "lab-samples"
 

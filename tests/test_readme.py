@@ -1,11 +1,9 @@
 """The README's Python snippets run as written (from the repository root, with the shipped model)."""
 
-import os
 import re
 
 import pytest
-
-from conftest import REPO
+from helpers import REPO
 
 SNIPPETS = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
 

@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
+from helpers import gens
 
 from maskgit.config import SamplingConfig, TransformerConfig
 from maskgit.sampling import choose_tokens, iterative_decode, noise_scale, num_still_masked
-from maskgit.schedules import mask_ratio
 from maskgit.transformer import BidirectionalTransformer
 
 N, K = 64, 32
@@ -27,13 +27,10 @@ def _batch(counts, seed=0):
     return tokens, unknown
 
 
-def _gens(n, seed=0):
-    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
-
 
 def test_known_tokens_never_change_and_nothing_stays_masked(transformer):
     tokens, unknown = _batch([5, 40, 64 - 1, 1])
-    result = iterative_decode(transformer, tokens, unknown, SamplingConfig(steps=8), _gens(4), return_trace=True)
+    result = iterative_decode(transformer, tokens, unknown, SamplingConfig(steps=8), gens(4), return_trace=True)
     for step in result.steps:
         assert torch.equal(step.token_ids[~unknown], tokens[~unknown])
         assert not (step.unknown & ~unknown).any()
@@ -107,7 +104,7 @@ def test_without_noise_each_step_reveals_the_most_probable_positions(schedule, s
     logits = _fixed_logits(len(sizes), seed=steps)
     tokens, unknown = _batch(sizes, seed=steps)
     cfg = SamplingConfig(steps=steps, schedule=schedule, choice_temperature=0.0, confidence=confidence)
-    result = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, _gens(len(sizes)), return_trace=True)
+    result = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, gens(len(sizes)), return_trace=True)
     for b, n0 in enumerate(sizes):
         order = _most_probable_order(logits[b], unknown[b])
         for t, kept in enumerate(KEPT_MASKED[(schedule, steps, n0)], start=1):
@@ -131,17 +128,17 @@ def test_noise_changes_the_order_early_and_not_without_temperature():
     logits = _fixed_logits(1, seed=3)
     tokens, unknown = _batch([64], seed=3)
     greedy = iterative_decode(FixedLogits(logits), tokens, unknown, SamplingConfig(steps=8, choice_temperature=0.0),
-                              _gens(1), return_trace=True).steps[0].unknown
+                              gens(1), return_trace=True).steps[0].unknown
     noisy = [iterative_decode(FixedLogits(logits), tokens, unknown, SamplingConfig(steps=8, choice_temperature=4.5,
                                                                                    confidence="logprob"),
-                              _gens(1, seed=s), return_trace=True).steps[0].unknown for s in range(5)]
+                              gens(1, seed=s), return_trace=True).steps[0].unknown for s in range(5)]
     assert any(not torch.equal(n, greedy) for n in noisy)
 
 
 def test_the_schedule_counts_only_the_masked_tokens(transformer):
     """A small hole still gets all T steps (the count is a share of the hole, not of the grid)."""
     tokens, unknown = _batch([12])
-    result = iterative_decode(transformer, tokens, unknown, SamplingConfig(steps=12), _gens(1), return_trace=True)
+    result = iterative_decode(transformer, tokens, unknown, SamplingConfig(steps=12), gens(1), return_trace=True)
     assert len(result.steps) == 12
     revealed = [12 - int(result.steps[0].unknown.sum())] + [
         int(a.unknown.sum() - b.unknown.sum()) for a, b in zip(result.steps, result.steps[1:])]
@@ -150,7 +147,7 @@ def test_the_schedule_counts_only_the_masked_tokens(transformer):
 
 def test_sweet_spot_stops_early_and_fills_the_rest(transformer):
     tokens, unknown = _batch([50, 30])
-    result = iterative_decode(transformer, tokens, unknown, SamplingConfig(steps=12, sweet_spot=7), _gens(2),
+    result = iterative_decode(transformer, tokens, unknown, SamplingConfig(steps=12, sweet_spot=7), gens(2),
                               return_trace=True)
     assert len(result.steps) == 7
     assert result.steps[5].unknown.any() and not result.steps[6].unknown.any()
@@ -160,19 +157,19 @@ def test_sweet_spot_stops_early_and_fills_the_rest(transformer):
 def test_same_seed_same_result_alone_or_in_a_batch(transformer):
     tokens, unknown = _batch([20, 3, 50, 64 - 2], seed=3)
     cfg = SamplingConfig(steps=8, choice_temperature=4.5)
-    batched = iterative_decode(transformer, tokens, unknown, cfg, _gens(4, seed=10)).token_ids
+    batched = iterative_decode(transformer, tokens, unknown, cfg, gens(4, seed=10)).token_ids
     for b in range(4):
-        alone = iterative_decode(transformer, tokens[b : b + 1], unknown[b : b + 1], cfg, _gens(1, seed=10 + b)).token_ids
+        alone = iterative_decode(transformer, tokens[b : b + 1], unknown[b : b + 1], cfg, gens(1, seed=10 + b)).token_ids
         assert torch.equal(alone[0], batched[b])
-    again = iterative_decode(transformer, tokens, unknown, cfg, _gens(4, seed=10)).token_ids
+    again = iterative_decode(transformer, tokens, unknown, cfg, gens(4, seed=10)).token_ids
     assert torch.equal(again, batched)
-    other = iterative_decode(transformer, tokens, unknown, cfg, _gens(4, seed=99)).token_ids
+    other = iterative_decode(transformer, tokens, unknown, cfg, gens(4, seed=99)).token_ids
     assert not torch.equal(other, batched)
 
 
 def test_no_unknown_tokens_is_a_no_op(transformer):
     tokens, unknown = _batch([0, 0])
-    result = iterative_decode(transformer, tokens, unknown, SamplingConfig(), _gens(2), return_trace=True)
+    result = iterative_decode(transformer, tokens, unknown, SamplingConfig(), gens(2), return_trace=True)
     assert torch.equal(result.token_ids, tokens) and result.steps == []
 
 

@@ -1,12 +1,11 @@
 import pytest
 import torch
+from helpers import micro_tokenizer_config
 
 from maskgit.config import load_tokenizer_training_config
 from maskgit.errors import CheckpointError
 from maskgit.tokenizer import VQGAN, PatchDiscriminator, VectorQuantizer
 from maskgit.tokenizer.losses import VQGANLoss, adaptive_weight, hinge_discriminator_loss
-
-from conftest import micro_tokenizer_config
 
 
 @pytest.mark.parametrize("preset", ["catface64", "tiny"])

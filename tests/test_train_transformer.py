@@ -3,6 +3,7 @@ import json
 
 import pytest
 import torch
+from helpers import micro_transformer_config, run_two_processes, write_config, write_random_images
 
 from maskgit.cli import main
 from maskgit.data import TokenDataset, encode_folder
@@ -11,8 +12,6 @@ from maskgit.pipeline import MaskGIT
 from maskgit.tokenizer import VQGAN
 from maskgit.train.transformer import train_transformer
 from maskgit.transformer import BidirectionalTransformer
-
-from conftest import micro_transformer_config, run_two_processes, write_config, write_random_images
 
 
 def _cache(tokenizer_dir, data, out):
@@ -114,7 +113,7 @@ def test_tokens_of_another_tokenizer_are_refused(micro_tokenizer, tmp_path):
     data = write_random_images(tmp_path / "data", 4)
     cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
     torch.manual_seed(1)
-    from conftest import micro_tokenizer_config
+    from helpers import micro_tokenizer_config
 
     other = VQGAN(micro_tokenizer_config().model).save_pretrained(tmp_path / "other")
     with pytest.raises(DataError, match="another tokenizer"):

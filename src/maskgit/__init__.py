@@ -1,7 +1,14 @@
 """maskgit-inpaint: image inpainting with MaskGIT (VQGAN tokenizer + bidirectional transformer)."""
 
-from .config import (SamplingConfig, TokenizerConfig, TokenizerTrainingConfig, TransformerConfig,
-                     TransformerTrainingConfig, load_tokenizer_training_config, load_transformer_training_config)
+from .config import (
+                     SamplingConfig,
+                     TokenizerConfig,
+                     TokenizerTrainingConfig,
+                     TransformerConfig,
+                     TransformerTrainingConfig,
+                     load_tokenizer_training_config,
+                     load_transformer_training_config,
+)
 from .errors import CheckpointError, ConfigError, DataError, MaskgitError, WeightsError
 from .lpips import LPIPS
 from .pipeline import MaskGIT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -21,8 +22,20 @@ class _Formatter(logging.Formatter):
         return message if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {message}"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time (it may be swapped after set-up, e.g. by a test)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _setup_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_Formatter())
     rank = int(os.environ.get("RANK", "0"))
     level = logging.ERROR if rank != 0 else (logging.WARNING if quiet else logging.INFO)
@@ -66,11 +79,9 @@ def _training_config(args: argparse.Namespace, load_preset: Callable, config_cls
     missing = [f"--{name}" for name, value in paths.items() if not value] + ([] if out else ["--out"])
     if missing:
         raise MaskgitError(f"{args.command} needs {', '.join(missing)} (or --resume RUN_DIR)")
-    for name in ("max_steps", "batch_size", "accum", "seed"):
-        if getattr(args, name, None) is not None:
-            setattr(config, name, getattr(args, name))
-    config.__post_init__()
-    return config, out, paths
+    overrides = {name: getattr(args, name) for name in ("max_steps", "batch_size", "accum", "seed")
+                 if getattr(args, name, None) is not None}
+    return dataclasses.replace(config, **overrides), out, paths  # replace() validates them again
 
 
 def _add_training_arguments(p: argparse.ArgumentParser) -> None:
@@ -94,8 +105,7 @@ def _seconds(minutes: Optional[float]) -> Optional[float]:
 
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
-    from .config import load_tokenizer_training_config
-    from .config import TokenizerTrainingConfig
+    from .config import TokenizerTrainingConfig, load_tokenizer_training_config
     from .train.tokenizer import train_tokenizer
 
     config, out, paths = _training_config(args, load_tokenizer_training_config, TokenizerTrainingConfig,
@@ -121,9 +131,9 @@ def _add_train_tokenizer(sub: argparse._SubParsersAction) -> None:
 
 def _reconstruct(args: argparse.Namespace) -> None:
     from .lpips import LPIPS
-    from .reconstruct import reconstruct_folder
+    from .metrics.reconstruction import reconstruct_folder
+    from .pipeline import pick_device
     from .tokenizer import VQGAN
-    from .train.distributed import pick_device
 
     device = pick_device(args.device)
     tokenizer = VQGAN.from_pretrained(args.tokenizer, device=device)
@@ -177,7 +187,7 @@ def _add_lpips(sub: argparse._SubParsersAction) -> None:
 
 
 def _make_cases(args: argparse.Namespace) -> None:
-    from .cases import make_cases
+    from .inpaint.lab_layout import make_cases
 
     out = make_cases(args.data, args.masks, args.seed, args.out, resolution=args.resolution, limit=args.limit,
                      progress=not args.quiet)
@@ -204,9 +214,9 @@ def _add_make_cases(sub: argparse._SubParsersAction) -> None:
 
 def _encode(args: argparse.Namespace) -> None:
     from .data import encode_folder
+    from .pipeline import pick_device
     from .tokenizer import VQGAN
     from .tokenizer.vqgan import resolve_tokenizer_dir
-    from .train.distributed import pick_device
 
     tokenizer = VQGAN.from_pretrained(args.tokenizer, device=pick_device(args.device))
     out = encode_folder(tokenizer, resolve_tokenizer_dir(args.tokenizer), args.data, args.out,
@@ -230,8 +240,7 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .config import load_transformer_training_config
-    from .config import TransformerTrainingConfig
+    from .config import TransformerTrainingConfig, load_transformer_training_config
     from .train.transformer import train_transformer
 
     config, out, paths = _training_config(args, load_transformer_training_config, TransformerTrainingConfig,
@@ -261,19 +270,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _inpaint(args: argparse.Namespace) -> None:
-    from .baselines import classical_filler
-    from .batch_inpaint import inpaint_jobs, maskgit_filler
-    from .cases import find_inpaint_jobs, is_lab_layout
-    from .pipeline import DEFAULT_MODEL, MaskGIT
-    from .train.distributed import pick_device
+    from .config import SamplingConfig
+    from .inpaint.baselines import classical_filler
+    from .inpaint.jobs import find_inpaint_jobs
+    from .inpaint.lab_layout import is_lab_layout
+    from .inpaint.run import inpaint_jobs, maskgit_filler
+    from .pipeline import DEFAULT_MODEL, MaskGIT, pick_device
 
-    sampling = {k: getattr(args, k) for k in ("steps", "sweet_spot", "schedule", "choice_temperature", "confidence",
-                                              "temperature", "top_k", "dilate", "min_overlap", "feather")}
-    sampling = {k: v for k, v in sampling.items() if v is not None}
-    if args.sample:
-        sampling["sample"] = True
-    if args.no_composite:
-        sampling["composite"] = False
+    # Every SamplingConfig field the command line set (an option left out keeps the model's own default).
+    sampling = {f.name: getattr(args, f.name) for f in dataclasses.fields(SamplingConfig)
+                if getattr(args, f.name, None) is not None}
     _check_sampling(sampling)  # before scanning folders or loading a model
     jobs = find_inpaint_jobs(args.inputs, args.masks)
     convention = args.mask_convention
@@ -335,13 +341,14 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
     p.add_argument("--confidence", choices=["logprob", "prob", "lab"],
                    help="reveal-order rule: logprob (MaskGIT's), prob, lab (the lab report's); see docs/inpainting.md")
-    p.add_argument("--sample", action="store_true", help="sample tokens instead of taking the most likely")
+    p.add_argument("--sample", action="store_const", const=True, help="sample tokens instead of taking the most likely")
     p.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens (with --sample)")
     p.add_argument("--dilate", type=int, help="extra ring of unknown tokens around each hole")
     p.add_argument("--min-overlap", type=float, help="a token is unknown when more than this share of its patch is hole")
     p.add_argument("--feather", type=int, help="blend this many known pixels at the hole border (0: bit-exact)")
-    p.add_argument("--no-composite", action="store_true", help="return the decoder's output without pasting known pixels back")
+    p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
+                   help="return the decoder's output without pasting known pixels back")
     p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_inpaint)
@@ -393,7 +400,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from .evaluation import evaluate_folders
+    from .metrics.evaluate import evaluate_folders
 
     report = evaluate_folders(args.pred, args.gt, args.masks, mask_convention=args.mask_convention, device=args.device,
                               use_cache=not args.no_cache, compute_lpips=not args.no_lpips, progress=not args.quiet)
@@ -438,10 +445,9 @@ def _sweet_spots(text: str) -> list[Optional[int]]:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    from .pipeline import MaskGIT
+    from .metrics.sweep import format_table, run_sweep
+    from .pipeline import MaskGIT, pick_device
     from .schedules import check_schedule
-    from .sweep import format_table, run_sweep
-    from .train.distributed import pick_device
 
     schedules = [check_schedule(s.strip()) for s in args.schedules.split(",") if s.strip()]
     pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))

@@ -322,7 +322,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any], base: Optional[T] = Non
 
 def save_config(config: Any, path: str | Path) -> None:
     """Write a config as YAML or JSON (by suffix), atomically."""
-    from .io_utils import atomic_write_text
+    from .files import atomic_write_text
 
     path = Path(path)
     data = config_to_dict(config)

@@ -130,7 +130,7 @@ def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
     """sha256 of a saved tokenizer's weight file(s) (identifies the tokenizer a token cache was made with)."""
     import hashlib
 
-    from .serialization import weight_files
+    from .files import weight_files
 
     digest = hashlib.sha256()
     for path in weight_files(tokenizer_dir):
@@ -152,7 +152,7 @@ def encode_folder(tokenizer, tokenizer_dir: str | Path, data_dir: str | Path, ou
 
     from safetensors.torch import save_file
 
-    from .io_utils import atomic_path, atomic_write_text
+    from .files import atomic_path, atomic_write_text
 
     device = next(tokenizer.parameters()).device
     dataset = ImageFolder(data_dir, tokenizer.config.resolution, progress=progress)

@@ -11,9 +11,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import DataError
-from .io_utils import atomic_path
+from .files import atomic_path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+GRAY = 128  # what a hole is painted with: the lab's masked images, the gray baseline, the pipeline before encoding
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ are added until the hole reaches it without passing the upper bound):
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -169,10 +169,6 @@ def tokens_from_hole(hole: torch.Tensor, token_grid: int, min_overlap: float = 0
     if dilate > 0:
         unknown = F.max_pool2d(unknown.float(), 2 * dilate + 1, stride=1, padding=dilate) > 0
     return unknown[:, 0]
-
-
-def hole_fractions(masks: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-    return np.asarray([float(np.mean(m)) for m in masks])
 
 
 def token_mask_bank(kind: str, count: int, size: int, token_grid: int, seed: int,

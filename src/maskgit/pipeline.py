@@ -15,18 +15,16 @@ from tqdm.auto import tqdm
 
 from .config import SamplingConfig, config_from_dict, config_to_dict
 from .errors import CheckpointError, ConfigError, DataError
-from .image_io import check_convention, composite, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
-from .io_utils import atomic_write_text
+from .files import CONFIG_NAME, atomic_write_text
+from .image_io import GRAY, check_convention, composite, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
 from .masks import tokens_from_hole
 from .sampling import iterative_decode
-from .serialization import CONFIG_NAME
 from .tokenizer import VQGAN
 from .transformer import BidirectionalTransformer
 
 SAMPLING_NAME = "sampling.json"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # pretrained models shipped in the package
 DEFAULT_MODEL = "catface64"
-NEUTRAL = 128  # hole pixels are set to mid-gray before encoding, so the tokenizer cannot see them
 
 ImageInput = Union[Image.Image, np.ndarray, torch.Tensor]
 
@@ -160,12 +158,12 @@ class MaskGIT:
         for image, hole in zip(originals, holes):
             # The hole is filled at the input's own resolution, before any resize, so no hidden pixel
             # reaches the model through the resampling kernel.
-            image = np.where(hole[..., None], NEUTRAL, image).astype(np.uint8)
+            image = np.where(hole[..., None], GRAY, image).astype(np.uint8)
             if image.shape[:2] != (res, res):
                 image = np.asarray(Image.fromarray(image).resize((res, res), Image.Resampling.BICUBIC))
                 # Any hole pixel in a model pixel's footprint makes it hole: nothing unknown hides under a known token.
                 hole = F.interpolate(torch.tensor(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
-                image = np.where(hole[..., None], NEUTRAL, image).astype(np.uint8)
+                image = np.where(hole[..., None], GRAY, image).astype(np.uint8)
             model_images.append(image)
             model_holes.append(hole)
         pixels = uint8_to_tensor(torch.from_numpy(np.stack(model_images))).to(device)  # (B, 3, res, res)
@@ -220,6 +218,16 @@ class MaskGIT:
         if device is not None or dtype is not None:
             pipe.to(device, dtype)
         return pipe
+
+
+def pick_device(device: Optional[str | torch.device], local_rank: int = 0) -> torch.device:
+    """`device` as given, else this process's CUDA device if there is one, else the CPU."""
+    if device is not None:
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", local_rank)
+        return device
+    return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def pretrained_models() -> list[str]:

@@ -26,7 +26,7 @@ import torch
 
 from .config import SamplingConfig
 from .schedules import mask_ratio
-from .transformer import BidirectionalTransformer
+from .transformer import BidirectionalTransformer, autocast
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,7 @@ def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, 
     `mixed_precision`: run the transformer under bf16 autocast on CUDA (softmax and ranking stay float32).
     """
     mask_id = transformer.config.mask_token_id
-    device_type = token_ids.device.type
-    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=mixed_precision and device_type == "cuda"):
+    with autocast(token_ids.device, mixed_precision):
         logits = transformer(token_ids.masked_fill(unknown, mask_id))  # (B, N, K)
     ids, probs = choose_tokens(logits, cfg, generators)
     predicted = torch.where(unknown, ids, token_ids)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
-from typing import Optional
+from typing import ContextManager, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import TransformerConfig
-from .serialization import load_config, load_weights, save_module
+from .files import load_config, load_weights, save_module
 
 
 class MultiHeadAttention(nn.Module):
@@ -130,6 +131,14 @@ class BidirectionalTransformer(nn.Module):
         model = cls(load_config(TransformerConfig, directory))
         load_weights(model, directory)
         return model.to(device).eval() if device is not None else model.eval()
+
+
+def autocast(device: torch.device | str, enabled: bool = True) -> ContextManager:
+    """bf16 autocast on CUDA (the mixed precision of training and sampling); nothing elsewhere."""
+    device_type = torch.device(device).type
+    if enabled and device_type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor, unknown: torch.Tensor, label_smoothing: float = 0.0,

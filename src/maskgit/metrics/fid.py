@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import WeightsError
-from ..io_utils import atomic_path
+from ..files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..config import TokenizerConfig
 from ..errors import CheckpointError
-from ..serialization import CONFIG_NAME, load_config, load_weights, save_module
+from ..files import CONFIG_NAME, load_config, load_weights, save_module
 from .decoder import Decoder
 from .encoder import Encoder
 from .quantizer import VectorQuantizer

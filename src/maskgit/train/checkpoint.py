@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..io_utils import atomic_path
+from ..files import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -10,12 +9,13 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, ContextManager, Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 
 from ..errors import CheckpointError
-from ..io_utils import atomic_write_text
+from ..files import atomic_write_text
+from ..transformer import autocast  # noqa: F401  (re-exported for the training loops)
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +137,6 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def autocast(device: torch.device) -> ContextManager:
-    """bf16 autocast on CUDA; plain fp32 elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def step_generator(seed: int, step: int, rank: int = 0, stream: int = 0) -> torch.Generator:
     """A CPU generator that depends only on (seed, step, rank, stream): resumed runs draw the same numbers."""
     return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1_009 + rank) * 101 + stream)
@@ -191,6 +184,47 @@ def load_run_config(run_dir: str | Path, config_cls: type) -> tuple[Any, dict]:
     config = config_from_dict(config_cls, read_config_file(run_dir / "config.yaml"), source=str(run_dir / "config.yaml"))
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     return config, info
+
+
+def open_run(out_dir: Path, resume: bool, kind: str) -> Optional[dict]:
+    """A fresh run (refused over an existing one) or, with `resume`, the checkpoint to continue from."""
+    from .checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+    check_run_dir(out_dir, resume)
+    return load_checkpoint(out_dir / CHECKPOINT_NAME, kind) if resume else None
+
+
+def check_model_config(state: Optional[dict], model_config: Any, out_dir: Path) -> None:
+    """A resumed run must build the model its checkpoint holds."""
+    from ..config import config_to_dict
+
+    if state is not None and state["config"]["model"] != config_to_dict(model_config):
+        raise CheckpointError(f"{out_dir}: the model config differs from the checkpoint's; resume with the run's config.yaml")
+
+
+def record_run(out_dir: Path, cfg: Any, inputs: dict[str, Any], main: bool) -> None:
+    """`config.yaml` and `run.json` (the inputs, for --resume), written by the main process only."""
+    from ..config import save_config
+
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
+        atomic_write_text(out_dir / "run.json", json.dumps(inputs) + "\n")
+
+
+def finish_timed_run(cfg: Any, done: int, out_dir: Path, plan: "StepPlan", main: bool) -> None:
+    """A time-limited run records the steps it made (its `max_steps`), so --resume knows where it ended."""
+    from ..config import save_config
+
+    cfg.max_steps = done
+    if main:
+        save_config(cfg, out_dir / "config.yaml")
+        log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
+
+
+def every(done: int, interval: int, final: bool) -> bool:
+    """True every `interval` steps and at the last step."""
+    return final or done % interval == 0
 
 
 def check_run_dir(out_dir: Path, resume: bool) -> None:

@@ -11,6 +11,8 @@ from typing import Iterator, Optional
 import torch
 import torch.distributed as dist
 
+from ..pipeline import pick_device
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -26,16 +28,6 @@ class DistributedContext:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def pick_device(device: Optional[str | torch.device], local_rank: int = 0) -> torch.device:
-    """`device` as given, else this process's CUDA device if there is one, else the CPU."""
-    if device is not None:
-        device = torch.device(device)
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", local_rank)
-        return device
-    return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def setup(device: Optional[str | torch.device] = None) -> DistributedContext:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -12,17 +11,33 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..config import TokenizerTrainingConfig, config_to_dict, save_config
+from ..config import TokenizerTrainingConfig, config_to_dict
 from ..data import ImageFolder, StepBatchSampler, random_flip
-from ..errors import CheckpointError
 from ..image_io import make_grid, save_image
-from ..io_utils import atomic_write_text
 from ..tokenizer import VQGAN, PatchDiscriminator, VQGANLoss
 from . import distributed
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, gather_rng_states, restore_rng_state, save_checkpoint
-from .common import (CheckpointClock, MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir,
-                     clip_gradients, learning_rate, make_deterministic, plan_end, reset_optimizer_rows,
-                     set_learning_rate, step_generator, to_device)
+from .checkpoint import CHECKPOINT_NAME, gather_rng_states, restore_rng_state, save_checkpoint
+from .common import (
+    CheckpointClock,
+    MetricsLogger,
+    RunningMeans,
+    StepPlan,
+    adamw,
+    autocast,
+    check_model_config,
+    clip_gradients,
+    every,
+    finish_timed_run,
+    learning_rate,
+    make_deterministic,
+    open_run,
+    plan_end,
+    record_run,
+    reset_optimizer_rows,
+    set_learning_rate,
+    step_generator,
+    to_device,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +80,8 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
            resume: bool, stop_after: Optional[int], progress: bool, time_limit: Optional[float] = None,
            plan_started: Optional[float] = None) -> Path:
     device, main = ctx.device, ctx.is_main
-    check_run_dir(out_dir, resume)
-    state = load_checkpoint(out_dir / CHECKPOINT_NAME, CHECKPOINT_KIND) if resume else None
-    if state is not None and state["config"]["model"] != config_to_dict(cfg.model):
-        raise CheckpointError(f"{out_dir}: the model config differs from the checkpoint's; resume with the run's config.yaml")
+    state = open_run(out_dir, resume, CHECKPOINT_KIND)
+    check_model_config(state, cfg.model, out_dir)
 
     dataset = ImageFolder(data_dir, cfg.model.resolution, progress=main and progress)
 
@@ -76,10 +89,9 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
     model = VQGAN(cfg.model).to(device)
     disc = PatchDiscriminator(cfg.model.in_channels, cfg.disc_channels, cfg.disc_layers, cfg.model.norm_groups).to(device)
     loss_fn = VQGANLoss(cfg).to(device)  # loads the LPIPS weights: fails before anything is written
-    if main:  # only now that everything loaded: a failed start leaves no debris
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out_dir / "config.yaml")
-        atomic_write_text(out_dir / "run.json", json.dumps({"data_dir": str(data_dir.resolve()), "world_size": ctx.world_size}) + "\n")
+    # Only now that everything loaded: a failed start leaves no debris.
+    record_run(out_dir, cfg, {"data_dir": str(data_dir.resolve()), "world_size": ctx.world_size}, main)
+    if main:
         log.info("%d training images from %s", len(dataset), data_dir)
     opt_g = adamw(model, cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)
     opt_d = adamw(disc, cfg.disc_learning_rate or cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)
@@ -159,7 +171,7 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
         if time_limit and bar.total != plan.end():
             bar.total = plan.end()
             bar.refresh()
-        if done % cfg.log_every == 0 or final:
+        if every(done, cfg.log_every, final):
             values = meter.means()
             values.update({"train/usage": (window_hist > 0).float().mean().item(), "train/lr": lr,
                            "train/images_per_s": meter.rate()})
@@ -168,13 +180,10 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
                             usage=f"{values['train/usage']:.2f}", img_s=f"{values['train/images_per_s']:.0f}")
             meter, window_hist = RunningMeans(), torch.zeros_like(window_hist)
         if final and time_limit:
-            cfg.max_steps = done  # a time-limited run records the steps it made, for --resume
-            if main:
-                save_config(cfg, out_dir / "config.yaml")
-                log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
-        if main and (done % cfg.sample_every == 0 or final):
+            finish_timed_run(cfg, done, out_dir, plan, main)
+        if main and every(done, cfg.sample_every, final):
             _save_samples(model, fixed, out_dir / "samples" / f"step_{done:07d}.png", device)
-        if checkpoint_clock.due(done, cfg.log_every, ctx) or done % cfg.checkpoint_every == 0 or final:
+        if checkpoint_clock.due(done, cfg.log_every, ctx) or every(done, cfg.checkpoint_every, final):
             _save(model, disc, opt_g, opt_d, cfg, done, data_dir, out_dir, ctx)
             checkpoint_clock.reset()
     bar.close()

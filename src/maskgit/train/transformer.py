@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -12,20 +11,36 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from ..config import (SamplingConfig, TransformerTrainingConfig, config_to_dict, save_config)
+from ..config import SamplingConfig, TransformerTrainingConfig, config_to_dict
 from ..data import StepBatchSampler, TokenDataset, encode_folder, is_token_cache, tokenizer_fingerprint
-from ..errors import CheckpointError, DataError
-from ..io_utils import atomic_write_text
+from ..errors import DataError
 from ..masks import token_mask_bank, training_token_mask
 from ..pipeline import MaskGIT
 from ..tokenizer import VQGAN
 from ..tokenizer.vqgan import resolve_tokenizer_dir
 from ..transformer import BidirectionalTransformer, masked_token_loss
 from . import distributed
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, gather_rng_states, restore_rng_state, save_checkpoint
-from .common import (CheckpointClock, MetricsLogger, RunningMeans, StepPlan, adamw, autocast, check_run_dir,
-                     clip_gradients, learning_rate, make_deterministic, plan_end, set_learning_rate, step_generator,
-                     to_device)
+from .checkpoint import CHECKPOINT_NAME, gather_rng_states, restore_rng_state, save_checkpoint
+from .common import (
+    CheckpointClock,
+    MetricsLogger,
+    RunningMeans,
+    StepPlan,
+    adamw,
+    autocast,
+    check_model_config,
+    clip_gradients,
+    every,
+    finish_timed_run,
+    learning_rate,
+    make_deterministic,
+    open_run,
+    plan_end,
+    record_run,
+    set_learning_rate,
+    step_generator,
+    to_device,
+)
 from .ema import EMA
 
 log = logging.getLogger(__name__)
@@ -82,13 +97,11 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
            ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool,
            time_limit: Optional[float] = None, plan_started: Optional[float] = None) -> Path:
     device, main = ctx.device, ctx.is_main
-    check_run_dir(out_dir, resume)
-    state = load_checkpoint(out_dir / CHECKPOINT_NAME, CHECKPOINT_KIND) if resume else None
+    state = open_run(out_dir, resume, CHECKPOINT_KIND)
     tokenizer_dir = resolve_tokenizer_dir(tokenizer_path)
     tokenizer = VQGAN.from_pretrained(tokenizer_dir)
     cfg.model.codebook_size, cfg.model.num_tokens = tokenizer.config.codebook_size, tokenizer.config.num_tokens
-    if state is not None and state["config"]["model"] != config_to_dict(cfg.model):
-        raise CheckpointError(f"{out_dir}: the model config differs from the checkpoint's; resume with the run's config.yaml")
+    check_model_config(state, cfg.model, out_dir)
 
     cache = prepare_tokens(tokenizer, tokenizer_dir, tokens_path, out_dir, device, ctx, progress)
     dataset = TokenDataset(cache)
@@ -98,11 +111,9 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
     if len(train_index) == 0:
         raise DataError(f"token cache {cache} leaves no training images after holding out {cfg.val_fraction:.0%}")
     all_tokens = dataset.token_ids.to(device)  # (images, views, N)
+    record_run(out_dir, cfg, {"tokenizer": str(tokenizer_dir.resolve()), "tokens": str(cache.resolve()),
+                              "world_size": ctx.world_size}, main)
     if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out_dir / "config.yaml")
-        info = {"tokenizer": str(tokenizer_dir.resolve()), "tokens": str(cache.resolve()), "world_size": ctx.world_size}
-        atomic_write_text(out_dir / "run.json", json.dumps(info) + "\n")
         log.info("%d training and %d validation images (%d views each) from %s",
                  len(train_index), len(val_index), dataset.num_views, cache)
 
@@ -177,10 +188,10 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
             bar.total = plan.end()
             bar.refresh()
         values: dict[str, float] = {}
-        if main and (done % cfg.val_every == 0 or final) and len(val_index):
+        if main and every(done, cfg.val_every, final) and len(val_index):
             values.update(evaluate(ema.shadow if ema is not None else model, all_tokens[val_index.to(device), 0],
                                    cfg, bank, device))
-        if done % cfg.log_every == 0 or final:
+        if every(done, cfg.log_every, final):
             values.update(meter.means())
             rate = meter.rate()
             values.update({"train/lr": lr, "train/images_per_s": rate, "train/tokens_per_s": rate * num_tokens})
@@ -191,11 +202,8 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
                 bar.set_postfix(loss=f"{values['train/loss']:.3f}", acc=f"{values['train/accuracy']:.3f}",
                                 tok_s=f"{values['train/tokens_per_s']:.0f}")
         if final and time_limit:
-            cfg.max_steps = done  # a time-limited run records the steps it made, for --resume
-            if main:
-                save_config(cfg, out_dir / "config.yaml")
-                log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
-        if checkpoint_clock.due(done, cfg.log_every, ctx) or done % cfg.checkpoint_every == 0 or final:
+            finish_timed_run(cfg, done, out_dir, plan, main)
+        if checkpoint_clock.due(done, cfg.log_every, ctx) or every(done, cfg.checkpoint_every, final):
             _save(model, ema, optimizer, tokenizer, cfg, done, out_dir, ctx)
             checkpoint_clock.reset()
     bar.close()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..image_io import GRAY
+
 CLASSICAL_METHODS = ("telea", "navier-stokes", "gray")
-GRAY = 128
 
 
 def classical_inpaint(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 3) -> np.ndarray:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -13,12 +11,13 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .errors import DataError
-from .image_io import list_image_files, load_image, load_mask
-from .io_utils import atomic_write_text
-from .lpips import LPIPS
-from .metrics import l1, psnr, ssim
-from .metrics.fid import InceptionFeatures, FeatureStats, cached_stats, frechet_distance
+from ..errors import DataError
+from ..files import atomic_write_text, write_csv
+from ..image_io import list_image_files, load_image, load_mask
+from ..inpaint.lab_layout import GT_DIR, MASKS_DIR, mask_name
+from ..lpips import LPIPS
+from ..metrics import l1, psnr, ssim
+from .fid import FeatureStats, InceptionFeatures, cached_stats, frechet_distance
 
 PSNR_CAP = 100.0  # dB: an exact match would be infinite, which no mean survives
 
@@ -61,12 +60,7 @@ class EvaluationReport:
         json_path, csv_path = prefix.with_name(prefix.name + ".json"), prefix.with_name(prefix.name + ".csv")
         atomic_write_text(json_path, json.dumps({"summary": self.summary_dict(), "per_image": self.per_image},
                                                 indent=1, allow_nan=True) + "\n")
-        buffer = io.StringIO()
-        if self.per_image:
-            writer = csv.DictWriter(buffer, fieldnames=list(self.per_image[0]))
-            writer.writeheader()
-            writer.writerows(self.per_image)
-        atomic_write_text(csv_path, buffer.getvalue())
+        write_csv(self.per_image, csv_path)
         return json_path, csv_path
 
 
@@ -149,10 +143,10 @@ def match_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Optional[
     `mask_NNN` for images `image_NNN`, as in the lab.
     """
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
-    if (gt_dir / "gt").is_dir():
-        if masks_dir is None and (gt_dir / "mask64").is_dir():
-            masks_dir = gt_dir / "mask64"
-        gt_dir = gt_dir / "gt"
+    if (gt_dir / GT_DIR).is_dir():
+        if masks_dir is None and (gt_dir / MASKS_DIR).is_dir():
+            masks_dir = gt_dir / MASKS_DIR
+        gt_dir = gt_dir / GT_DIR
     preds, gts = _keyed(list_image_files(pred_dir), pred_dir), _keyed(list_image_files(gt_dir), gt_dir)
     if set(preds) != set(gts):
         only_pred, only_gt = sorted(set(preds) - set(gts)), sorted(set(gts) - set(preds))
@@ -171,7 +165,7 @@ def match_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Optional[
         masks = _keyed(list_image_files(masks_dir), masks_dir)
         mask_paths = []
         for name in names:
-            lab_name = str(Path(name).with_name(Path(name).name.replace("image_", "mask_", 1)))
+            lab_name = mask_name(name).as_posix()
             path = masks.get(name) or masks.get(lab_name)
             if path is None:
                 raise DataError(f"no mask for {name} in {masks_dir} (expected {name}.png or {lab_name}.png)")

@@ -1,6 +1,6 @@
-from maskgit.cli import main
+from helpers import REPO
 
-from conftest import REPO
+from maskgit.cli import main
 
 LAB_SAMPLES = REPO / "examples" / "lab-samples"
 

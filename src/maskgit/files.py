@@ -1,10 +1,14 @@
-"""Saving and loading a module as a folder: `config.json` + `model.safetensors` (or numbered shards)."""
+"""Files: atomic writes (a file is either absent, its old version, or complete), and modules saved
+as folders: `config.json` + `model.safetensors` (or numbered shards)."""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, Iterator, Optional, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -13,7 +17,51 @@ from torch import nn
 
 from .config import config_from_dict, config_to_dict
 from .errors import CheckpointError, ConfigError
-from .io_utils import atomic_path, atomic_write_text
+
+# --- atomic writes ------------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; the result should look like any other file
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_csv(rows: list[dict], path: str | Path) -> None:
+    """Rows of dicts (the first row's keys as header) as a CSV file, written atomically."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+# --- modules as folders -------------------------------------------------------------------------
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -115,7 +163,3 @@ def load_weights(module: nn.Module, directory: str | Path) -> None:
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise CheckpointError(f"{path} does not match its config.json: {first}") from None
-
-
-def state_to_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in state.items()}

@@ -1,4 +1,4 @@
-"""Inpainting cases in the lab's layout: `masked_image/`, `mask64/` (0 = hole), `gt/`, `index.txt`."""
+"""Finding inpainting inputs: every image paired with its mask, from lab-layout folders, image folders or files."""
 
 from __future__ import annotations
 
@@ -6,52 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-from PIL import Image
-from tqdm.auto import tqdm
-
-from .data import ImageFolder
-from .errors import DataError
-from .image_io import IMAGE_EXTENSIONS, is_image_file, list_image_files
-from .io_utils import atomic_write_text
-from .image_io import save_image
-from .masks import generate_mask
-
-GRAY = 128  # the lab paints holes (128, 128, 128)
-
-
-def case_names(count: int) -> list[str]:
-    """The lab's zero-padded numbers: 000, 001, ... (wider when there are 1000 or more cases)."""
-    width = max(3, len(str(count - 1)))
-    return [f"{i:0{width}d}" for i in range(count)]
-
-
-def make_cases(data_dir: str | Path, kind: str, seed: int, out_dir: str | Path, *, resolution: int = 64,
-               limit: Optional[int] = None, progress: bool = True) -> Path:
-    """Mask every image under `data_dir` (resized/cropped to `resolution`) with a seeded mask of `kind`.
-
-    Case i's mask depends only on (kind, resolution, seed, i). Writes `gt/image_NNN.png`,
-    `masked_image/image_NNN.png` (holes gray), `mask64/mask_NNN.png` (0 = hole, 255 = known) and
-    `index.txt` (`NNN source-file hole-fraction`).
-    """
-    dataset = ImageFolder(data_dir, resolution, progress=progress)
-    count = len(dataset) if limit is None else min(limit, len(dataset))
-    out_dir = Path(out_dir)
-    lines = []
-    for i, name in enumerate(tqdm(case_names(count), desc="make-cases", disable=not progress)):
-        image = dataset.uint8(i).numpy()
-        hole = generate_mask(kind, resolution, np.random.default_rng([seed, i]))
-        masked = image.copy()
-        masked[hole] = GRAY
-        save_image(Image.fromarray(image), out_dir / "gt" / f"image_{name}.png")
-        save_image(Image.fromarray(masked), out_dir / "masked_image" / f"image_{name}.png")
-        save_image(Image.fromarray(np.where(hole, 0, 255).astype(np.uint8), mode="L"), out_dir / "mask64" / f"mask_{name}.png")
-        lines.append(f"{name} {dataset.relative_name(i).as_posix()} {hole.mean():.3f}")
-    atomic_write_text(out_dir / "index.txt", "\n".join(lines) + "\n")
-    return out_dir
-
-
-# --- finding inpainting inputs -----------------------------------------------------------------
+from ..errors import DataError
+from ..image_io import IMAGE_EXTENSIONS, is_image_file, list_image_files
+from .lab_layout import MASKED_DIR, MASKS_DIR, is_lab_layout, mask_name
 
 
 @dataclass(frozen=True)
@@ -59,10 +16,6 @@ class InpaintJob:
     image: Path  # the image to inpaint
     mask: Path  # its mask
     name: Path  # output path relative to the output folder (the input's name)
-
-
-def is_lab_layout(folder: Path) -> bool:
-    return (folder / "masked_image").is_dir() and (folder / "mask64").is_dir()
 
 
 def _find_with_any_extension(folder: Path, relative_stem: Path) -> Optional[Path]:
@@ -96,12 +49,12 @@ def find_inpaint_jobs(inputs: Sequence[str | Path], masks: Optional[Sequence[str
     for raw in inputs:
         path = Path(raw)
         if path.is_dir() and is_lab_layout(path):
-            for image in list_image_files(path / "masked_image"):
-                relative = image.relative_to(path / "masked_image")
-                stem = relative.with_name(relative.stem.replace("image_", "mask_", 1))
-                mask = _find_with_any_extension(path / "mask64", stem)
+            for image in list_image_files(path / MASKED_DIR):
+                relative = image.relative_to(path / MASKED_DIR)
+                stem = mask_name(relative.with_suffix(""))
+                mask = _find_with_any_extension(path / MASKS_DIR, stem)
                 if mask is None:
-                    raise DataError(f"no mask for {image}: expected {path / 'mask64' / stem.with_suffix('.png')}")
+                    raise DataError(f"no mask for {image}: expected {path / MASKS_DIR / stem.with_suffix('.png')}")
                 jobs.append(InpaintJob(image, mask, relative))
         elif path.is_dir():
             if mask_dir is None:

@@ -1,13 +1,12 @@
 import pytest
 import torch
+from helpers import micro_transformer_config
 
 from maskgit.cli import main
 from maskgit.errors import CheckpointError
+from maskgit.files import WEIGHTS_NAME, load_weights, save_module, weight_files
 from maskgit.pipeline import MaskGIT
-from maskgit.serialization import WEIGHTS_NAME, load_weights, save_module, weight_files
 from maskgit.transformer import BidirectionalTransformer
-
-from conftest import micro_transformer_config
 
 
 def _model():

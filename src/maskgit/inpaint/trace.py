@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .io_utils import atomic_path
-from .pipeline import InpaintTrace
+from ..files import atomic_path
+from ..pipeline import InpaintTrace
 
 PAD = 2
 

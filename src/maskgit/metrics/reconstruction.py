@@ -11,12 +11,12 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from .data import ImageFolder
-from .image_io import tensor_to_uint8, to_pil, save_image, uint8_to_tensor
-from .io_utils import atomic_write_text
-from .lpips import LPIPS
-from .metrics import psnr
-from .tokenizer import VQGAN
+from ..data import ImageFolder
+from ..files import atomic_write_text
+from ..image_io import save_image, tensor_to_uint8, to_pil, uint8_to_tensor
+from ..lpips import LPIPS
+from ..metrics import psnr
+from ..tokenizer import VQGAN
 
 
 @dataclass(frozen=True)

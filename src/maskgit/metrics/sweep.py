@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import statistics
@@ -13,14 +11,15 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .batch_inpaint import image_seed, load_job
-from .cases import find_inpaint_jobs
-from .errors import DataError
-from .evaluation import evaluate_arrays, match_folders
-from .image_io import load_image, save_image
-from .io_utils import atomic_write_text
-from .lpips import LPIPS
-from .metrics.fid import InceptionFeatures, cached_stats
+from ..errors import DataError
+from ..files import atomic_write_text, write_csv
+from ..image_io import load_image, save_image
+from ..inpaint.jobs import find_inpaint_jobs
+from ..inpaint.lab_layout import CONVENTION, MASKED_DIR
+from ..inpaint.run import image_seed, load_job
+from ..lpips import LPIPS
+from .evaluate import evaluate_arrays, match_folders
+from .fid import InceptionFeatures, cached_stats
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +67,10 @@ def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Seque
     lpips = LPIPS.pretrained("alex") if compute_lpips else None  # missing weights fail now, not after minutes
     jobs = find_inpaint_jobs([cases_dir])
     names = [job.name.with_suffix("").as_posix() for job in jobs]
-    gt_names, _, gt_paths, _ = match_folders(cases_dir / "masked_image", cases_dir)
+    gt_names, _, gt_paths, _ = match_folders(cases_dir / MASKED_DIR, cases_dir)
     if gt_names != names:
         raise DataError(f"{cases_dir}: masked_image/ and gt/ hold different images")
-    loaded = [load_job(job, "lab") for job in jobs]
+    loaded = [load_job(job, CONVENTION) for job in jobs]
     images, holes = [im for im, _ in loaded], [h for _, h in loaded]
     gts = [np.array(load_image(p)) for p in gt_paths]
     grid = settings_grid(schedules, steps, sweet_spots, seeds)
@@ -126,15 +125,6 @@ def summarize(rows: list[dict]) -> list[dict]:
     return sorted(summary, key=lambda e: e["fid"])
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
 def format_table(summary: list[dict]) -> str:
     lines = [f"{'schedule':<10}{'T':>4}{'sweet spot':>12}{'seeds':>7}{'FID':>16}{'LPIPS':>9}{'hole PSNR':>11}"]
     for e in summary:
@@ -173,7 +163,7 @@ def plot_sweep(summary: list[dict], path: Path) -> None:
     axis.legend(fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .io_utils import atomic_path
+    from ..files import atomic_path
 
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .cases import InpaintJob
-from .errors import DataError
-from .image_io import load_image, load_mask, save_image
+from ..errors import DataError
+from ..image_io import load_image, load_mask, save_image
+from .jobs import InpaintJob
 
 
 class Filler(Protocol):
@@ -45,7 +45,7 @@ def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: st
 
     Existing outputs are refused before any work unless `overwrite`.
     """
-    from .visualize import save_trace
+    from .trace import save_trace
 
     out_dir = Path(out_dir)
     if not overwrite:
@@ -87,5 +87,3 @@ def maskgit_filler(pipe, seed: int, return_trace: bool = False, **sampling) -> F
 
     return fill
 
-
-FILLERS: dict[str, Callable[..., Filler]] = {"maskgit": maskgit_filler}

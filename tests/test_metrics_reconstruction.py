@@ -2,15 +2,14 @@ import json
 
 import pytest
 import torch
+from helpers import micro_tokenizer_config, write_random_images
 from PIL import Image
 
 from maskgit.cli import main
 from maskgit.lpips import LPIPS
 from maskgit.metrics import psnr
-from maskgit.reconstruct import reconstruct_folder
+from maskgit.metrics.reconstruction import reconstruct_folder
 from maskgit.tokenizer import VQGAN
-
-from conftest import micro_tokenizer_config, write_random_images
 
 
 def test_psnr_whole_image_and_region():

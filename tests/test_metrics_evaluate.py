@@ -4,16 +4,15 @@ import warnings
 import numpy as np
 import pytest
 import scipy.linalg
+from helpers import brush_holes
 from PIL import Image
 
-from maskgit.baselines import classical_inpaint
 from maskgit.cli import main
 from maskgit.errors import DataError
-from maskgit.evaluation import evaluate_arrays, evaluate_folders, match_folders
 from maskgit.image_io import load_image, load_mask, save_mask
+from maskgit.inpaint.baselines import classical_inpaint
+from maskgit.metrics.evaluate import evaluate_arrays, evaluate_folders, match_folders
 from maskgit.metrics.fid import FeatureStats, InceptionFeatures, cache_dir, frechet_distance
-
-from conftest import brush_holes
 
 # ../shared/README.md, val-cases (506), FID 2048-d, pytorch-fid preprocessing
 GRAY_FID, GRAY_HOLE_PSNR = 45.032, 12.19
@@ -149,8 +148,9 @@ def test_classical_baselines_keep_known_pixels(small_sets, method):
         assert error < np.abs(masked[0][holes[0]].astype(int) - gt[0][holes[0]]).mean()  # better than gray
 
 
+@pytest.mark.slow
 def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
-    from maskgit.sweep import run_sweep, settings_grid
+    from maskgit.metrics.sweep import run_sweep, settings_grid
 
     cases = tmp_path / "cases"
     rng = np.random.default_rng(0)
