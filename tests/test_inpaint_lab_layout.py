@@ -35,3 +35,15 @@ def test_make_cases_cli(tmp_path):
     data = write_random_images(tmp_path / "data", 2, size=64)
     assert main(["make-cases", "--data", str(data), "--masks", "box", "--seed", "1", "--out", str(tmp_path / "c"), "-q"]) == 0
     assert len(list((tmp_path / "c" / "mask64").glob("mask_*.png"))) == 2
+
+
+def test_make_cases_never_writes_into_a_folder_with_files_unasked(tmp_path, capsys):
+    data = write_random_images(tmp_path / "data", 2, size=64)
+    out = tmp_path / "cases"
+    args = ["make-cases", "--data", str(data), "--out", str(out), "-q"]
+    assert main(args) == 0
+    index = (out / "index.txt").read_text()
+    (out / "index.txt").write_text("mine")
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
+    assert (out / "index.txt").read_text() == "mine"
+    assert main(args + ["--overwrite"]) == 0 and (out / "index.txt").read_text() == index

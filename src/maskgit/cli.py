@@ -135,6 +135,7 @@ def _reconstruct(args: argparse.Namespace) -> None:
     from .pipeline import pick_device
     from .tokenizer import VQGAN
 
+    _refuse_existing_output(args.out, args.overwrite)
     device = pick_device(args.device)
     tokenizer = VQGAN.from_pretrained(args.tokenizer, device=device)
     lpips = None if args.no_lpips else LPIPS.pretrained("alex")
@@ -150,6 +151,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", required=True, help="tokenizer folder or training run folder")
     p.add_argument("--data", required=True, help="folder of images (or one image)")
     p.add_argument("--out", help="folder for the reconstructions (PNG) and metrics.json")
+    p.add_argument("--overwrite", action="store_true", help="write into --out even if it already holds files")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")
@@ -186,9 +188,16 @@ def _add_lpips(sub: argparse._SubParsersAction) -> None:
 # --- make-cases --------------------------------------------------------------------------------
 
 
+def _refuse_existing_output(folder: Optional[str], overwrite: bool) -> None:
+    """An output folder that already holds files is only written into with --overwrite."""
+    if folder and Path(folder).is_dir() and any(Path(folder).iterdir()) and not overwrite:
+        raise MaskgitError(f"{folder} already holds files; pass --overwrite to write into it or choose another --out")
+
+
 def _make_cases(args: argparse.Namespace) -> None:
     from .inpaint.lab_layout import make_cases
 
+    _refuse_existing_output(args.out, args.overwrite)
     out = make_cases(args.data, args.masks, args.seed, args.out, resolution=args.resolution, limit=args.limit,
                      progress=not args.quiet)
     log.info("cases written to %s", out)
@@ -203,6 +212,7 @@ def _add_make_cases(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--masks", default="brush", choices=MASK_KINDS, help="mask kind (default: brush, like the lab's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the masks")
     p.add_argument("--out", required=True, help="cases folder: masked_image/, mask64/, gt/, index.txt")
+    p.add_argument("--overwrite", action="store_true", help="write into --out even if it already holds files")
     p.add_argument("--resolution", type=int, default=64, help="side of the square cases in pixels")
     p.add_argument("--limit", type=int, help="at most this many cases")
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
