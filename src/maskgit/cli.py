@@ -100,8 +100,11 @@ def _add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
-def _seconds(minutes: Optional[float]) -> Optional[float]:
-    return None if minutes is None else minutes * 60.0
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments both training functions take from the shared options."""
+    return dict(resume=bool(args.resume), device=args.device, stop_after=args.stop_after,
+                time_limit=None if args.time_limit is None else args.time_limit * 60.0,
+                deterministic=args.deterministic, progress=not args.quiet)
 
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
@@ -110,9 +113,7 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
 
     config, out, paths = _training_config(args, load_tokenizer_training_config, TokenizerTrainingConfig,
                                           {"data": "data_dir"})
-    exported = train_tokenizer(config, paths["data"], out, resume=bool(args.resume), device=args.device,
-                               stop_after=args.stop_after, time_limit=_seconds(args.time_limit),
-                               deterministic=args.deterministic, progress=not args.quiet)
+    exported = train_tokenizer(config, paths["data"], out, **_run_options(args))
     log.info("tokenizer saved to %s", exported)
 
 
@@ -257,9 +258,7 @@ def _train(args: argparse.Namespace) -> None:
                                           {"tokenizer": "tokenizer", "tokens": "tokens"})
     if args.compile:
         config.compile = True
-    run = train_transformer(config, paths["tokenizer"], paths["tokens"], out, resume=bool(args.resume),
-                            device=args.device, stop_after=args.stop_after, time_limit=_seconds(args.time_limit),
-                            deterministic=args.deterministic, progress=not args.quiet)
+    run = train_transformer(config, paths["tokenizer"], paths["tokens"], out, **_run_options(args))
     log.info("MaskGIT model saved to %s (load it with MaskGIT.from_pretrained)", run)
 
 

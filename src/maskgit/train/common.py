@@ -100,13 +100,17 @@ class CheckpointClock:
         self.last = time.perf_counter()
 
 
-def plan_end(plan: StepPlan, done: int, ctx: Any) -> int:
-    """`plan.update(done)`, agreed on by every process (the earliest end wins) when the run is timed."""
+def plan_end(plan: StepPlan, done: int, ctx: Any, bar: Any = None) -> int:
+    """`plan.update(done)`, agreed on by every process (the earliest end wins) when the run is timed;
+    a progress bar's total follows the plan."""
     end = plan.update(done)
     if plan.time_limit is not None and ctx.enabled:
         from .distributed import all_reduce_min
 
         end = plan.planned = all_reduce_min(end, ctx.device)
+    if plan.time_limit is not None and bar is not None and bar.total != end:
+        bar.total = end
+        bar.refresh()
     return end
 
 

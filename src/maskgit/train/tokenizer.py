@@ -167,10 +167,7 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
         bar.update(1)
 
         step = done = step + 1
-        final = done >= plan_end(plan, done, ctx)
-        if time_limit and bar.total != plan.end():
-            bar.total = plan.end()
-            bar.refresh()
+        final = done >= plan_end(plan, done, ctx, bar)
         if every(done, cfg.log_every, final):
             values = meter.means()
             values.update({"train/usage": (window_hist > 0).float().mean().item(), "train/lr": lr,

@@ -183,10 +183,7 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
         bar.update(1)
 
         step = done = step + 1
-        final = done >= plan_end(plan, done, ctx)
-        if time_limit and bar.total != plan.end():
-            bar.total = plan.end()
-            bar.refresh()
+        final = done >= plan_end(plan, done, ctx, bar)
         values: dict[str, float] = {}
         if main and every(done, cfg.val_every, final) and len(val_index):
             values.update(evaluate(ema.shadow if ema is not None else model, all_tokens[val_index.to(device), 0],
