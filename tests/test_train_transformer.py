@@ -233,3 +233,14 @@ def test_deterministic_runs_with_the_same_seed_are_bit_identical(micro_tokenizer
     a, b = _state(tmp_path / "a"), _state(tmp_path / "b")
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
+
+
+def test_a_vocabulary_that_differs_from_the_tokenizers_is_refused(micro_tokenizer, tmp_path):
+    from maskgit.errors import ConfigError
+
+    data = write_random_images(tmp_path / "data", 6)
+    cfg = micro_transformer_config()
+    cfg.model.codebook_size = 1024  # the micro tokenizer has 32 codes
+    with pytest.raises(ConfigError, match="32 codes"):
+        train_transformer(cfg, micro_tokenizer, data, tmp_path / "run", device="cpu", progress=False)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ..config import SamplingConfig, TransformerTrainingConfig, config_to_dict
 from ..data import StepBatchSampler, TokenDataset, encode_folder, is_token_cache, tokenizer_fingerprint
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..masks import token_mask_bank, training_token_mask
 from ..pipeline import MaskGIT
 from ..tokenizer import VQGAN
@@ -100,7 +100,11 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
     state = open_run(out_dir, resume, CHECKPOINT_KIND)
     tokenizer_dir = resolve_tokenizer_dir(tokenizer_path)
     tokenizer = VQGAN.from_pretrained(tokenizer_dir)
-    cfg.model.codebook_size, cfg.model.num_tokens = tokenizer.config.codebook_size, tokenizer.config.num_tokens
+    vocabulary = (tokenizer.config.codebook_size, tokenizer.config.num_tokens)
+    if (cfg.model.codebook_size, cfg.model.num_tokens) != vocabulary:  # never overwritten silently
+        raise ConfigError(f"the transformer config has codebook_size {cfg.model.codebook_size} and num_tokens "
+                          f"{cfg.model.num_tokens}, but the tokenizer {tokenizer_dir} has {vocabulary[0]} codes and "
+                          f"{vocabulary[1]} tokens per image; set model.codebook_size and model.num_tokens to those")
     check_model_config(state, cfg.model, out_dir)
 
     cache = prepare_tokens(tokenizer, tokenizer_dir, tokens_path, out_dir, device, ctx, progress)
