@@ -51,3 +51,18 @@ def test_every_option_has_help_and_defaults_and_required_options_are_shown():
                 assert "(required)" in text, name
     assert "(default: 12)" not in sub.choices["inpaint"].format_help()  # unset sampling options come from the model
     assert "(default: 64)" in sub.choices["inpaint"].format_help()
+
+
+def test_input_warnings_are_said_once_per_file(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    image = np.full((32, 32, 3), 200, np.uint8)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:8, 4:8] = 255
+    Image.fromarray(mask, mode="L").save(tmp_path / "a_mask.png")  # half size: resized, with a warning
+    assert main(["inpaint", "--method", "gray", str(tmp_path / "a.png"), "--masks", str(tmp_path / "a_mask.png"),
+                 "--mask-convention", "white-hole", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("resized") == 1

@@ -124,6 +124,29 @@ def test_the_noise_shrinks_to_zero_at_the_last_step(confidence):
     assert noise_scale(lab, 6) == pytest.approx(4.5e-3 * (1 - math.cos(math.pi / 4)))  # the lab's code, as written
 
 
+def test_the_decoder_applies_large_noise_early_and_almost_none_late(monkeypatch):
+    """Noise that favours high positions must decide the first step and leave a late one to the model."""
+    import maskgit.sampling as sampling
+
+    ramp = torch.arange(N, dtype=torch.float32) / N  # in [0, 1): prefers positions with a high index
+    monkeypatch.setattr(sampling, "_gumbel", lambda shape, device, generators: ramp.expand(shape).clone())
+    codes = 4096  # wide enough that the top token's log-probability can step by 1/8 per rank
+    rank = torch.randperm(N, generator=torch.Generator().manual_seed(1)).float()  # 0 = most probable
+    top = torch.exp(-rank / 8)
+    logits = torch.log((1 - top) / (codes - 1))[None, :, None].expand(1, N, codes).clone()
+    logits[0, :, 0] = torch.log(top)
+    model = FixedLogits(logits)
+    tokens, unknown = torch.zeros(1, N, dtype=torch.long), torch.ones(1, N, dtype=torch.bool)
+    cfg = SamplingConfig(steps=100_000, choice_temperature=5_000.0, confidence="logprob")
+    # Noise scale ~5000 at step 1, 0.05 at the last but one; n_start makes each step reveal 33 of 64.
+    first = sampling.decode_step(model, tokens, unknown, torch.tensor([32]), 1, cfg)
+    revealed = torch.nonzero(~first.unknown[0]).flatten()
+    assert len(revealed) == 33 and revealed.min() == N - 33  # the noise decided: the highest positions
+    late = sampling.decode_step(model, tokens, unknown, torch.tensor([2_000_000]), 99_999, cfg)
+    revealed = torch.nonzero(~late.unknown[0]).flatten()
+    assert len(revealed) == 33 and set(revealed.tolist()) == set(torch.argsort(rank)[:33].tolist())
+
+
 def test_noise_changes_the_order_early_and_not_without_temperature():
     logits = _fixed_logits(1, seed=3)
     tokens, unknown = _batch([64], seed=3)

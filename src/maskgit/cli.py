@@ -229,6 +229,7 @@ def _encode(args: argparse.Namespace) -> None:
     from .tokenizer import VQGAN
     from .tokenizer.vqgan import resolve_tokenizer_dir
 
+    _refuse_existing_output(args.out, args.overwrite)
     tokenizer = VQGAN.from_pretrained(args.tokenizer, device=pick_device(args.device))
     out = encode_folder(tokenizer, resolve_tokenizer_dir(args.tokenizer), args.data, args.out,
                         batch_size=args.batch_size, flips=not args.no_flip, progress=not args.quiet)
@@ -240,6 +241,7 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", required=True, help="tokenizer folder or tokenizer training run")
     p.add_argument("--data", required=True, help="folder of images")
     p.add_argument("--out", required=True, help="token cache folder (tokens.safetensors + tokens.json)")
+    p.add_argument("--overwrite", action="store_true", help="write into --out even if it already holds files")
     p.add_argument("--batch-size", type=int, default=128, help="images per batch")
     p.add_argument("--no-flip", action="store_true", help="do not add horizontally flipped copies")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
@@ -459,6 +461,9 @@ def _sweep(args: argparse.Namespace) -> None:
     from .schedules import check_schedule
 
     schedules = [check_schedule(s.strip()) for s in args.schedules.split(",") if s.strip()]
+    for steps in args.steps:  # before minutes of loading: every T and sweet spot must make sense
+        for spot in args.sweet_spots:
+            _check_sampling({"steps": steps, **({"sweet_spot": spot} if spot and spot <= steps else {})})
     pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))
     summary = run_sweep(pipe, args.cases, args.out, schedules, args.steps, args.sweet_spots, args.seeds,
                         batch_size=args.batch_size, save_images=args.save_images, compute_lpips=not args.no_lpips,

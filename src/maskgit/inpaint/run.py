@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional, Protocol, Sequence
 
@@ -45,17 +46,31 @@ def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: st
 
     Existing outputs are refused before any work unless `overwrite`.
     """
-    from .trace import save_trace
-
     out_dir = Path(out_dir)
     if not overwrite:
         existing = [out_dir / job.name for job in jobs if (out_dir / job.name).exists()]
         if existing:
             raise DataError(f"{existing[0]} exists ({len(existing)} of the {len(jobs)} outputs do); "
                             "pass --overwrite to replace them or choose another --out")
-    validate_jobs(jobs, convention, progress)
+        if trace_dir is not None and Path(trace_dir).is_dir() and any(Path(trace_dir).iterdir()):
+            raise DataError(f"{trace_dir} already holds files; pass --overwrite to write traces into it")
+    validate_jobs(jobs, convention, progress)  # warnings about inputs are said here, once per file
+    quiet_inputs = logging.getLogger("maskgit.image_io")
+    was_disabled, quiet_inputs.disabled = quiet_inputs.disabled, True
     written = []
     bar = tqdm(total=len(jobs), desc="inpaint", unit="img", disable=not progress)
+    try:
+        _fill_batches(jobs, out_dir, convention, fill, batch_size, trace_dir, written, bar)
+    finally:
+        quiet_inputs.disabled = was_disabled
+    bar.close()
+    return written
+
+
+def _fill_batches(jobs: Sequence[InpaintJob], out_dir: Path, convention: str, fill: Filler, batch_size: int,
+                  trace_dir: Optional[str | Path], written: list[Path], bar: tqdm) -> None:
+    from .trace import save_trace
+
     for start in range(0, len(jobs), batch_size):
         batch = list(jobs[start : start + batch_size])
         loaded = [load_job(job, convention) for job in batch]
@@ -68,8 +83,6 @@ def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: st
             if trace_dir is not None and traces is not None:
                 save_trace(traces[j], trace_dir, job.name.with_suffix("").as_posix().replace("/", "__"))
         bar.update(len(batch))
-    bar.close()
-    return written
 
 
 def image_seed(seed: int, index: int) -> torch.Generator:

@@ -38,6 +38,25 @@ class Setting:
         return f"{self.schedule}-T{self.steps}-S{self.sweet_spot or 'none'}-seed{self.seed}"
 
 
+def _check_provenance(out_dir: Path, pipe, cases_dir: Path) -> None:
+    """Stored results are reused only for the same model weights, sampling defaults and cases."""
+    from ..config import config_to_dict
+
+    weights = sum(float(p.detach().double().abs().sum()) for p in pipe.transformer.parameters())
+    weights += sum(float(p.detach().double().abs().sum()) for p in pipe.tokenizer.parameters())
+    provenance = {"weights_checksum": round(weights, 3), "sampling": config_to_dict(pipe.sampling),
+                  "cases": str(cases_dir.resolve())}
+    path = out_dir / "sweep.json"
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored != provenance:
+            changed = ", ".join(k for k in provenance if stored.get(k) != provenance[k])
+            raise DataError(f"{out_dir} holds a sweep of another {changed}; choose another --out "
+                            "(its stored results would be reused)")
+    else:
+        atomic_write_text(path, json.dumps(provenance, indent=1) + "\n")
+
+
 def settings_grid(schedules: Sequence[str], steps: Sequence[int], sweet_spots: Sequence[Optional[int]],
                   seeds: int) -> list[Setting]:
     """Every combination; a sweet spot at or past T is the same as none, so it is left out."""
@@ -74,6 +93,7 @@ def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Seque
     images, holes = [im for im, _ in loaded], [h for _, h in loaded]
     gts = [np.array(load_image(p)) for p in gt_paths]
     grid = settings_grid(schedules, steps, sweet_spots, seeds)
+    _check_provenance(out_dir, pipe, cases_dir)
     extractor = InceptionFeatures(pipe.device)
     reference = cached_stats(gts, names, extractor, progress=progress)
     rows = []

@@ -60,6 +60,12 @@ def gather_rng_states() -> list[dict[str, Any]]:
 def restore_rng_state(state: dict[str, Any] | list[dict[str, Any]], rank: int = 0) -> None:
     """Restore this process's RNG state from `gather_rng_states()` output (or a single state)."""
     if isinstance(state, list):
+        if rank >= len(state):
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "resuming with more processes than the checkpoint was saved with (%d): process %d starts from "
+                "process 0's random state, so its dropout draws repeat those of process 0", len(state), rank)
         state = state[rank] if rank < len(state) else state[0]
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
