@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 import torch
-
 from flops import bf16_peak, describe, forward_flops_per_image
+
 from maskgit.config import SamplingConfig, load_transformer_training_config
 from maskgit.masks import make_masks, tokens_from_hole
 from maskgit.sampling import iterative_decode

@@ -18,8 +18,8 @@ import json
 import time
 
 import torch
-
 from flops import bf16_peak, describe, training_flops_per_image
+
 from maskgit.config import load_transformer_training_config
 from maskgit.masks import training_token_mask
 from maskgit.train.common import adamw, autocast
