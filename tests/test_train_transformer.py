@@ -233,6 +233,9 @@ def test_deterministic_runs_with_the_same_seed_are_bit_identical(micro_tokenizer
     a, b = _state(tmp_path / "a"), _state(tmp_path / "b")
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
+    torch.use_deterministic_algorithms(False)
+    assert main(["train", "--resume", str(tmp_path / "a"), "--max-steps", "6", "-q"]) == 0
+    assert torch.are_deterministic_algorithms_enabled()  # --resume keeps the run deterministic
 
 
 def test_a_vocabulary_that_differs_from_the_tokenizers_is_refused(micro_tokenizer, tmp_path):

@@ -73,6 +73,7 @@ def _training_config(args: argparse.Namespace, load_preset: Callable, config_cls
         if args.seed is not None:
             raise MaskgitError("--seed cannot change on --resume")
         paths = {name: getattr(args, name) or info.get(key) for name, key in inputs.items()}
+        args.deterministic = args.deterministic or bool(info.get("deterministic"))  # a resumed run stays so
     else:
         config, out = load_preset(args.config), Path(args.out) if args.out else None
         paths = {name: getattr(args, name) for name in inputs}

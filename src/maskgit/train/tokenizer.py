@@ -90,7 +90,8 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
     disc = PatchDiscriminator(cfg.model.in_channels, cfg.disc_channels, cfg.disc_layers, cfg.model.norm_groups).to(device)
     loss_fn = VQGANLoss(cfg).to(device)  # loads the LPIPS weights: fails before anything is written
     # Only now that everything loaded: a failed start leaves no debris.
-    record_run(out_dir, cfg, {"data_dir": str(data_dir.resolve()), "world_size": ctx.world_size}, main)
+    record_run(out_dir, cfg, {"data_dir": str(data_dir.resolve()), "world_size": ctx.world_size,
+                              "deterministic": torch.are_deterministic_algorithms_enabled()}, main)
     if main:
         log.info("%d training images from %s", len(dataset), data_dir)
     opt_g = adamw(model, cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)

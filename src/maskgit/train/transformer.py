@@ -116,7 +116,8 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
         raise DataError(f"token cache {cache} leaves no training images after holding out {cfg.val_fraction:.0%}")
     all_tokens = dataset.token_ids.to(device)  # (images, views, N)
     record_run(out_dir, cfg, {"tokenizer": str(tokenizer_dir.resolve()), "tokens": str(cache.resolve()),
-                              "world_size": ctx.world_size}, main)
+                              "world_size": ctx.world_size,
+                              "deterministic": torch.are_deterministic_algorithms_enabled()}, main)
     if main:
         log.info("%d training and %d validation images (%d views each) from %s",
                  len(train_index), len(val_index), dataset.num_views, cache)
