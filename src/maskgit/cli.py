@@ -323,7 +323,11 @@ def _check_sampling(overrides: dict[str, Any]) -> None:
         values["sweet_spot"] = None
     if values.get("sweet_spot") is not None and "steps" not in values:
         values["steps"] = max(values["sweet_spot"], SamplingConfig().steps)  # checked against the model's T later
-    replace(SamplingConfig(), **values)  # raises ConfigError naming the bad value
+    try:
+        replace(SamplingConfig(), **values)
+    except MaskgitError as exc:
+        flags = [f"--{name.replace('_', '-')}" for name in values if str(exc).startswith(name)]
+        raise MaskgitError(f"{flags[0] if flags else 'sampling option'}: {exc}") from None
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
@@ -331,7 +335,10 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("inpaint", help="fill the holes of images",
                        description="Inpaint a lab-layout folder (masked_image/ + mask64/), a folder of images with "
-                                   "--masks DIR (matched by name), or image files with their mask files.")
+                                   "--masks DIR (matched by name), or image files with their mask files. Sampling "
+                                   "options left out take the model's own defaults (its sampling.json; the shipped "
+                                   "catface64: --steps 12, --schedule cosine, no sweet spot, --confidence prob, "
+                                   "--choice-temperature 4.5, every touched token unknown).")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="lab-layout folder, image folder, or image files")
     p.add_argument("--model", help="MaskGIT model folder, `maskgit train` run, or shipped model name "
                                     "(default: the shipped catface64)")
