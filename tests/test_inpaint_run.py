@@ -37,21 +37,6 @@ def test_bad_sampling_options_fail_before_any_folder_is_read(tmp_path, capsys):
     assert "steps" in err and "missing" not in err and not (tmp_path / "o").exists()
 
 
-def test_every_option_has_help_and_defaults_and_required_options_are_shown():
-    from maskgit.cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    for name, command in sub.choices.items():
-        for action in command._actions:
-            assert action.help, (name, action.dest)
-        text = command.format_help()
-        for action in command._actions:
-            if action.required and action.option_strings:
-                assert "(required)" in text, name
-    assert "(default: 12)" not in sub.choices["inpaint"].format_help()  # unset sampling options come from the model
-    assert "(default: 64)" in sub.choices["inpaint"].format_help()
-
 
 def test_input_warnings_are_said_once_per_file(tmp_path, capsys):
     import numpy as np

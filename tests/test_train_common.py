@@ -2,7 +2,7 @@ import pytest
 
 from maskgit.cli import main
 from maskgit.train import common
-from maskgit.train.common import StepPlan
+from maskgit.train.common import StepPlan, learning_rate
 
 
 class FakeClock:
@@ -65,3 +65,13 @@ def test_time_limit_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--time-limit", "0", "--out", "x"])
     assert "positive" in capsys.readouterr().err
+
+
+def test_learning_rate_schedule():
+    assert learning_rate(0, 1.0, 10, 100) == pytest.approx(0.1)
+    assert learning_rate(9, 1.0, 10, 100) == pytest.approx(1.0)
+    assert learning_rate(50, 1.0, 10, 100, "constant") == 1.0
+    assert learning_rate(10, 1.0, 10, 100, "cosine", 0.1) == pytest.approx(1.0)
+    assert learning_rate(100, 1.0, 10, 100, "cosine", 0.1) == pytest.approx(0.1)
+    values = [learning_rate(s, 1.0, 10, 100, "cosine") for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
