@@ -48,3 +48,19 @@ def test_stray_files_in_an_image_folder_are_reported(tmp_path, caplog):
         files = list_image_files(tmp_path)
     assert files == [tmp_path / "a.png"]
     assert len(caplog.records) == 1 and "notes.txt" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("method", ["gray", "mean", "telea", "navier-stokes"])
+def test_fill_hole_never_changes_known_pixels(method):
+    from maskgit.image_io import fill_hole
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    hole = np.zeros((40, 50), bool)
+    hole[10:25, 5:30] = True
+    filled = fill_hole(image, hole, method)
+    assert filled.dtype == np.uint8 and filled.shape == image.shape
+    assert np.array_equal(filled[~hole], image[~hole])
+    assert not np.array_equal(filled[hole], image[hole])
+    if method == "mean":
+        assert np.abs(filled[hole][0].astype(int) - image[~hole].mean(0)).max() <= 0.5

@@ -36,8 +36,9 @@ def test_other_sizes_are_inpainted_at_their_own_size(micro_pipe):
     assert np.array_equal(result[~hole], image[~hole])
 
 
+@pytest.mark.parametrize("prefill", ["gray", "navier-stokes"])
 @pytest.mark.parametrize("height,width", [(32, 32), (64, 64), (100, 100), (150, 200)])
-def test_what_is_inside_the_hole_never_reaches_the_output(micro_pipe, height, width):
+def test_what_is_inside_the_hole_never_reaches_the_output(micro_pipe, height, width, prefill):
     from maskgit.masks import make_masks
 
     image = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -46,7 +47,8 @@ def test_what_is_inside_the_hole_never_reaches_the_output(micro_pipe, height, wi
     for value in (0, 255):
         painted = image.copy()
         painted[hole] = value
-        outputs.append(np.asarray(micro_pipe.inpaint(painted, hole, generator=gens(1), composite=False).images[0]))
+        outputs.append(np.asarray(micro_pipe.inpaint(painted, hole, generator=gens(1), composite=False,
+                                                     prefill=prefill).images[0]))
     assert np.array_equal(outputs[0], outputs[1])
 
 
@@ -215,3 +217,22 @@ def test_bad_inputs_fail_with_one_line_naming_the_file_and_write_nothing(micro_p
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1 and culprit in err, err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_prefill_is_made_at_the_inputs_own_size(micro_pipe, monkeypatch):
+    import maskgit.pipeline as pipeline
+
+    seen = []
+    real = pipeline.fill_hole
+    monkeypatch.setattr(pipeline, "fill_hole", lambda image, hole, method: (seen.append((image.shape, method)),
+                                                                           real(image, hole, method))[1])
+    image = images_of_size(100, 80)
+    hole = np.zeros((100, 80), bool)
+    hole[30:60, 20:50] = True
+    out = np.asarray(micro_pipe.inpaint(image, hole, generator=gens(1), prefill="navier-stokes").images[0])
+    assert seen[0] == ((100, 80, 3), "navier-stokes")
+    assert np.array_equal(out[~hole], image[~hole])
+
+
+def images_of_size(height, width):
+    return np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)

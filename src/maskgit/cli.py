@@ -366,6 +366,8 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dilate", type=int, help="extra ring of unknown tokens around each hole")
     p.add_argument("--min-overlap", type=float, help="a token is unknown when more than this share of its patch is hole")
     p.add_argument("--feather", type=int, help="blend this many known pixels at the hole border (0: bit-exact)")
+    p.add_argument("--prefill", choices=["gray", "mean", "telea", "navier-stokes"],
+                   help="what fills the hole (at the input's size) before encoding; the model's default is gray")
     p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
                    help="return the decoder's output without pasting known pixels back")
     p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")

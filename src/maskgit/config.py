@@ -232,6 +232,7 @@ class SamplingConfig:
     min_overlap: float = 0.0  # a token is unknown when more than this share of its patch is hole
     composite: bool = True  # paste known pixels back exactly
     feather: int = 0  # pixels of soft blend at the hole border (0: hard, bit-exact outside the hole)
+    prefill: str = "gray"  # what fills the hole before encoding: gray, mean, telea, navier-stokes (image_io.fill_hole)
 
     def __post_init__(self) -> None:
         from .schedules import MASK_SCHEDULES
@@ -246,6 +247,8 @@ class SamplingConfig:
             raise ConfigError(f"confidence must be one of {', '.join(CONFIDENCE_RULES)}, got {self.confidence!r}")
         if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):
             raise ConfigError("temperature must be > 0 and top_k >= 1")
+        if self.prefill not in ("gray", "mean", "telea", "navier-stokes"):
+            raise ConfigError(f"prefill must be one of gray, mean, telea, navier-stokes, got {self.prefill!r}")
         if self.dilate < 0 or self.feather < 0 or not 0 <= self.min_overlap < 1:
             raise ConfigError("dilate and feather must be >= 0, min_overlap in [0, 1)")
 

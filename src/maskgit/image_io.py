@@ -172,6 +172,30 @@ def save_mask(hole: np.ndarray, path: str | Path, convention: str = "lab") -> No
     save_image(Image.fromarray(values.astype(np.uint8), mode="L"), path)
 
 
+PREFILLS = ("gray", "mean", "telea", "navier-stokes")
+
+
+def fill_hole(image: np.ndarray, hole: np.ndarray, method: str = "gray", radius: int = 3) -> np.ndarray:
+    """Fill `hole` ((H, W) bool) of an (H, W, 3) uint8 image; known pixels are returned unchanged.
+
+    gray: (128, 128, 128), the lab's masked input; mean: the mean colour of the known pixels;
+    telea / navier-stokes: OpenCV's `cv2.inpaint` (INPAINT_TELEA / INPAINT_NS) with `radius`.
+    """
+    if method not in PREFILLS:
+        raise ValueError(f"unknown fill {method!r}; choose from {', '.join(PREFILLS)}")
+    if method == "gray" or hole.all():
+        value = GRAY
+    elif method == "mean":
+        value = image[~hole].mean(axis=0).round().astype(np.uint8)
+    else:
+        import cv2
+
+        flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+        filled = cv2.inpaint(np.ascontiguousarray(image), hole.astype(np.uint8) * 255, radius, flag)
+        return np.where(hole[..., None], filled, image).astype(np.uint8)
+    return np.where(hole[..., None], value, image).astype(np.uint8)
+
+
 def dilate_hole(hole: torch.Tensor, pixels: int) -> torch.Tensor:
     """Grow a bool (..., H, W) mask by `pixels` (chessboard distance)."""
     if pixels <= 0:

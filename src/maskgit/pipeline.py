@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .config import SamplingConfig, config_from_dict, config_to_dict
 from .errors import CheckpointError, ConfigError, DataError
 from .files import CONFIG_NAME, atomic_write_text
-from .image_io import GRAY, check_convention, composite, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
+from .image_io import check_convention, composite, fill_hole, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
 from .masks import tokens_from_hole
 from .sampling import iterative_decode
 from .tokenizer import VQGAN
@@ -158,12 +158,13 @@ class MaskGIT:
         for image, hole in zip(originals, holes):
             # The hole is filled at the input's own resolution, before any resize, so no hidden pixel
             # reaches the model through the resampling kernel.
-            image = np.where(hole[..., None], GRAY, image).astype(np.uint8)
+            image = fill_hole(image, hole, cfg.prefill)
             if image.shape[:2] != (res, res):
                 image = np.asarray(Image.fromarray(image).resize((res, res), Image.Resampling.BICUBIC))
                 # Any hole pixel in a model pixel's footprint makes it hole: nothing unknown hides under a known token.
                 hole = F.interpolate(torch.tensor(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
-                image = np.where(hole[..., None], GRAY, image).astype(np.uint8)
+                if cfg.prefill == "gray":
+                    image = fill_hole(image, hole, "gray")
             model_images.append(image)
             model_holes.append(hole)
         pixels = uint8_to_tensor(torch.from_numpy(np.stack(model_images))).to(device)  # (B, 3, res, res)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..image_io import GRAY
+from ..image_io import fill_hole
 
 CLASSICAL_METHODS = ("telea", "navier-stokes", "gray")
 
@@ -16,16 +16,9 @@ def classical_inpaint(image: np.ndarray, hole: np.ndarray, method: str, radius: 
     telea / navier-stokes: OpenCV's `cv2.inpaint` (INPAINT_TELEA / INPAINT_NS) with `radius`;
     gray: the hole painted (128, 128, 128), i.e. the lab's input as given.
     """
-    if method == "gray":
-        out = image.copy()
-        out[hole] = GRAY
-        return out
     if method not in CLASSICAL_METHODS:
         raise ValueError(f"unknown method {method!r}; choose from maskgit, {', '.join(CLASSICAL_METHODS)}")
-    import cv2
-
-    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-    return cv2.inpaint(np.ascontiguousarray(image), hole.astype(np.uint8) * 255, radius, flag)
+    return fill_hole(image, hole, method, radius)
 
 
 def classical_filler(method: str, radius: int = 3):
