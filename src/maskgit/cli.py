@@ -338,7 +338,7 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                                    "--masks DIR (matched by name), or image files with their mask files. Sampling "
                                    "options left out take the model's own defaults (its sampling.json; the shipped "
                                    "catface64: --steps 12, --schedule cosine, no sweet spot, --confidence prob, "
-                                   "--choice-temperature 4.5, every touched token unknown).")
+                                   "--choice-temperature 4.5, --prefill navier-stokes, every touched token unknown).")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="lab-layout folder, image folder, or image files")
     p.add_argument("--model", help="MaskGIT model folder, `maskgit train` run, or shipped model name "
                                     "(default: the shipped catface64)")
