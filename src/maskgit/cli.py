@@ -331,6 +331,8 @@ def _check_sampling(overrides: dict[str, Any]) -> None:
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
+    from .config import CONFIDENCE_RULES
+    from .image_io import PREFILLS
     from .schedules import MASK_SCHEDULES
 
     p = sub.add_parser("inpaint", help="fill the holes of images",
@@ -358,7 +360,7 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                    help="stop after this many steps and fill the rest at once; 0 = no sweet spot (decode all T steps)")
     p.add_argument("--schedule", choices=sorted(MASK_SCHEDULES), help="mask schedule")
     p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
-    p.add_argument("--confidence", choices=["logprob", "prob", "lab"],
+    p.add_argument("--confidence", choices=CONFIDENCE_RULES,
                    help="reveal-order rule: logprob (MaskGIT's), prob, lab (the lab report's); see docs/inpainting.md")
     p.add_argument("--sample", action="store_const", const=True, help="sample tokens instead of taking the most likely")
     p.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
@@ -366,7 +368,7 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dilate", type=int, help="extra ring of unknown tokens around each hole")
     p.add_argument("--min-overlap", type=float, help="a token is unknown when more than this share of its patch is hole")
     p.add_argument("--feather", type=int, help="blend this many known pixels at the hole border (0: bit-exact)")
-    p.add_argument("--prefill", choices=["gray", "mean", "telea", "navier-stokes"],
+    p.add_argument("--prefill", choices=PREFILLS,
                    help="what fills the hole (at the input's size) before encoding; the model's default is gray")
     p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
                    help="return the decoder's output without pasting known pixels back")

@@ -247,8 +247,10 @@ class SamplingConfig:
             raise ConfigError(f"confidence must be one of {', '.join(CONFIDENCE_RULES)}, got {self.confidence!r}")
         if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):
             raise ConfigError("temperature must be > 0 and top_k >= 1")
-        if self.prefill not in ("gray", "mean", "telea", "navier-stokes"):
-            raise ConfigError(f"prefill must be one of gray, mean, telea, navier-stokes, got {self.prefill!r}")
+        from .image_io import PREFILLS
+
+        if self.prefill not in PREFILLS:
+            raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if self.dilate < 0 or self.feather < 0 or not 0 <= self.min_overlap < 1:
             raise ConfigError("dilate and feather must be >= 0, min_overlap in [0, 1)")
 

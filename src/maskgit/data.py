@@ -112,11 +112,16 @@ class StepBatchSampler(Sampler[list[int]]):
         return self.num_steps
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host-to-GPU copy that does not wait for the GPU (pinned memory, non-blocking); a plain move elsewhere."""
+    if device.type != "cuda" or tensor.device.type == "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Flip each image of (B, C, H, W) horizontally with probability 1/2."""
-    flip = torch.rand(images.shape[0], generator=generator) < 0.5
-    if images.device.type == "cuda":
-        flip = flip.pin_memory().to(images.device, non_blocking=True)
+    flip = to_device(torch.rand(images.shape[0], generator=generator) < 0.5, images.device)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 

@@ -129,13 +129,6 @@ def make_deterministic() -> None:
     torch.set_num_threads(1)
 
 
-def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Host-to-GPU copy that does not wait for the GPU (pinned memory, non-blocking); a no-op on CPU."""
-    if device.type != "cuda" or tensor.device.type == "cuda":
-        return tensor.to(device)
-    return tensor.pin_memory().to(device, non_blocking=True)
-
-
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import TokenizerTrainingConfig, config_to_dict
-from ..data import ImageFolder, StepBatchSampler, random_flip
+from ..data import ImageFolder, StepBatchSampler, random_flip, to_device
 from ..image_io import make_grid, save_image
 from ..tokenizer import VQGAN, PatchDiscriminator, VQGANLoss
 from . import distributed
@@ -36,7 +36,6 @@ from .common import (
     reset_optimizer_rows,
     set_learning_rate,
     step_generator,
-    to_device,
 )
 
 log = logging.getLogger(__name__)

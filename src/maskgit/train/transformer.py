@@ -12,7 +12,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import SamplingConfig, TransformerTrainingConfig, config_to_dict
-from ..data import StepBatchSampler, TokenDataset, encode_folder, is_token_cache, tokenizer_fingerprint
+from ..data import (StepBatchSampler, TokenDataset, encode_folder, is_token_cache, to_device,
+                    tokenizer_fingerprint)
 from ..errors import ConfigError, DataError
 from ..masks import token_mask_bank, training_token_mask
 from ..pipeline import MaskGIT
@@ -39,7 +40,6 @@ from .common import (
     record_run,
     set_learning_rate,
     step_generator,
-    to_device,
 )
 from .ema import EMA
 
