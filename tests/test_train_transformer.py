@@ -247,3 +247,100 @@ def test_a_vocabulary_that_differs_from_the_tokenizers_is_refused(micro_tokenize
     with pytest.raises(ConfigError, match="32 codes"):
         train_transformer(cfg, micro_tokenizer, data, tmp_path / "run", device="cpu", progress=False)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def _hinted_config(**overrides):
+    cfg = micro_transformer_config(context_prefill="navier-stokes", contexts_per_image=2, inpaint_mask_kind="brush",
+                                   **overrides)
+    cfg.model.hints = True
+    return cfg
+
+
+def test_training_contexts_come_from_pre_filled_images(micro_tokenizer, tmp_path):
+    import numpy as np
+
+    from maskgit.data import context_settings, encode_contexts, load_contexts
+    from maskgit.image_io import fill_hole
+    from maskgit.masks import generate_mask, tokens_from_hole
+
+    data = write_random_images(tmp_path / "data", 3)
+    tokens = TokenDataset(_cache(micro_tokenizer, data, tmp_path / "tokens"))
+    tokenizer = VQGAN.from_pretrained(micro_tokenizer)
+    encode_contexts(tokenizer, tokens, tmp_path / "contexts", prefill="navier-stokes", mask_kind="brush", per_image=2,
+                    seed=7, progress=False)
+    settings = context_settings(tokens.meta, "navier-stokes", "brush", 2, 7)
+    ids, unknown = load_contexts(tmp_path / "contexts", settings)
+    assert ids.shape == unknown.shape == (3, 2, 2, 64)
+    assert load_contexts(tmp_path / "contexts", {**settings, "prefill": "telea"}) is None  # made otherwise: redo
+    from maskgit.data import ImageFolder
+
+    image = ImageFolder(data, 32).uint8(2).numpy()[:, ::-1]  # image 2, flipped view
+    hole = generate_mask("brush", 32, np.random.default_rng([7, 2, 1, 1]))
+    filled = fill_hole(np.ascontiguousarray(image), hole, "navier-stokes")
+    from maskgit.image_io import uint8_to_tensor
+
+    expected = tokenizer.encode(uint8_to_tensor(torch.from_numpy(filled))[None]).flatten(1)[0]
+    assert torch.equal(ids[2, 1, 1], expected)
+    assert torch.equal(unknown[2, 1, 1], tokens_from_hole(torch.from_numpy(hole)[None], 8).flatten())
+
+
+def test_context_rows_see_pre_filled_tokens_outside_the_hole_and_hints_inside(micro_tokenizer, tmp_path):
+    from maskgit.train.transformer import Contexts, training_batch
+
+    cfg = _hinted_config(inpaint_mask_prob=0.5)
+    mask_id = cfg.model.mask_token_id
+    generator = torch.Generator().manual_seed(0)
+    all_tokens = torch.randint(32, (6, 2, 64), generator=generator)
+    context_ids = torch.randint(32, (6, 2, 3, 64), generator=generator)
+    context_hole = torch.rand(6, 2, 3, 64, generator=generator) < 0.3
+    rows, views = torch.arange(6).repeat(4), torch.randint(2, (24,), generator=generator)
+    inputs, hints, targets, unknown, in_context = training_batch(
+        all_tokens, rows, views, cfg, generator, None, Contexts(context_ids, context_hole), torch.device("cpu"))
+    assert torch.equal(targets, all_tokens[rows, views])
+    assert 0 < in_context.sum() < 24
+    assert torch.equal(inputs == mask_id, unknown)
+    for b in range(24):
+        if not in_context[b]:
+            assert torch.equal(inputs[b][~unknown[b]], targets[b][~unknown[b]]) and (hints[b] == mask_id).all()
+            continue
+        k = [k for k in range(3) if torch.equal(hints[b], context_ids[rows[b], views[b], k])]
+        assert k, "a context row's hints are one of its image's pre-filled encodings"
+        hole = context_hole[rows[b], views[b], k[0]]
+        assert not (unknown[b] & ~hole).any()  # only hole tokens are masked
+        outside, revealed = ~hole, hole & ~unknown[b]
+        assert torch.equal(inputs[b][outside], context_ids[rows[b], views[b], k[0]][outside])  # as inference sees them
+        assert torch.equal(inputs[b][revealed], targets[b][revealed])
+
+
+def test_a_hinted_run_trains_saves_hints_and_samples_with_its_pre_fill(micro_tokenizer, tmp_path):
+    import numpy as np
+
+    data = write_random_images(tmp_path / "data", 12)
+    cache = _cache(micro_tokenizer, data, tmp_path / "tokens")
+    run = train_transformer(_hinted_config(), micro_tokenizer, cache, tmp_path / "run", device="cpu", progress=False)
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert rows[-1]["val/hole_accuracy"] and rows[-1]["val/hint_accuracy"]
+    pipe = MaskGIT.from_pretrained(run)
+    assert pipe.transformer.config.hints and pipe.sampling.prefill == "navier-stokes"
+    seen = []
+    original = pipe.transformer.forward
+    pipe.transformer.forward = lambda ids, hints=None: seen.append(hints) or original(ids, hints)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    hole = np.zeros((32, 32), bool)
+    hole[8:20, 6:22] = True
+    out = np.asarray(pipe.inpaint(image, hole, generator=torch.Generator().manual_seed(0)).images[0])
+    assert (out[~hole] == image[~hole]).all()
+    from maskgit.image_io import fill_hole, uint8_to_tensor
+
+    prefilled = fill_hole(image, hole, "navier-stokes")
+    expected = pipe.tokenizer.encode(uint8_to_tensor(torch.from_numpy(prefilled))[None]).flatten(1)
+    assert seen and all(torch.equal(h, expected) for h in seen)  # every step hinted with the pre-filled tokens
+
+
+def test_hints_need_a_context_prefill():
+    from maskgit.errors import ConfigError
+
+    cfg = micro_transformer_config()
+    cfg.model.hints = True
+    with pytest.raises(ConfigError, match="context_prefill"):
+        type(cfg)(**{**cfg.__dict__})

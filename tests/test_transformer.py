@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -93,3 +95,26 @@ def test_save_and_load_round_trip(tmp_path):
     loaded = BidirectionalTransformer.from_pretrained(tmp_path / "t")
     tokens = torch.randint(0, 9, (2, 4))
     assert loaded.config == cfg and torch.equal(loaded(tokens), model(tokens))
+
+
+def test_hints_are_read_at_masked_positions_only():
+    torch.manual_seed(0)
+    config = TransformerConfig(codebook_size=16, num_tokens=16, dim=32, num_layers=1, num_heads=4, mlp_dim=64,
+                               dropout=0.0, attention_dropout=0.0, hints=True)
+    model = BidirectionalTransformer(config).eval()
+    tokens = torch.randint(16, (2, 16))
+    tokens[:, :5] = config.mask_token_id  # positions 0-4 masked
+    hints = torch.randint(16, (2, 16))
+    changed_known = hints.clone()
+    changed_known[:, 5:] = (changed_known[:, 5:] + 1) % 16
+    changed_masked = hints.clone()
+    changed_masked[:, 0] = (changed_masked[:, 0] + 1) % 16
+    with torch.no_grad():
+        base = model(tokens, hints)
+        assert torch.equal(base, model(tokens, changed_known))  # hints at known positions are ignored
+        assert not torch.allclose(base, model(tokens, changed_masked))
+        assert not torch.allclose(base, model(tokens))  # None: no hint added at all
+    plain = BidirectionalTransformer(replace(config, hints=False)).eval()
+    assert plain.hint_embedding is None
+    with torch.no_grad():
+        assert torch.equal(plain(tokens, hints), plain(tokens))  # a model without hints ignores them

@@ -147,6 +147,7 @@ class TransformerConfig:
     attention_dropout: float = 0.1
     norm_first: bool = True  # pre-norm blocks; False: post-norm as in the lab
     fused_attention: bool = True  # scaled_dot_product_attention; False: the explicit math path
+    hints: bool = False  # masked positions also see a hint token (the pre-filled image's), see transformer.py
 
     def __post_init__(self) -> None:
         if self.dim % self.num_heads:
@@ -186,6 +187,10 @@ class TransformerTrainingConfig:
     inpaint_mask_prob: float = 0.5  # share of images masked inside an inpainting-shaped hole
     inpaint_mask_kind: str = "mixed"  # pixel-mask kind projected to the token grid (see masks.py)
     inpaint_mask_bank: int = 4_096  # distinct inpainting masks generated once per run
+    # Train on what inference sees: when set, the inpainting-shaped rows come from images whose hole was
+    # pre-filled this way and encoded (contexts and hints as at inference), not from the mask bank.
+    context_prefill: Optional[str] = None
+    contexts_per_image: int = 4  # pre-filled (mask, encoding) pairs cached per image and view
     ema_decay: float = 0.999  # 0 disables; the exported model uses the EMA weights
     compile: bool = False  # torch.compile on CUDA
     val_fraction: float = 0.02  # images held out for validation
@@ -207,7 +212,14 @@ class TransformerTrainingConfig:
             raise ConfigError(f"inpaint_mask_kind must be one of {', '.join(MASK_KINDS)}, got {self.inpaint_mask_kind!r}")
         if not 0 <= self.inpaint_mask_prob <= 1 or not 0 <= self.val_fraction < 1 or not 0 <= self.ema_decay < 1:
             raise ConfigError("inpaint_mask_prob must be in [0, 1], val_fraction and ema_decay in [0, 1)")
-        for name in ("batch_size", "accum", "max_steps", "log_every", "checkpoint_every", "val_every"):
+        from .image_io import PREFILLS
+
+        if self.context_prefill is not None and self.context_prefill not in PREFILLS:
+            raise ConfigError(f"context_prefill must be one of {', '.join(PREFILLS)} or null, got {self.context_prefill!r}")
+        if self.model.hints and self.context_prefill is None:
+            raise ConfigError("model.hints needs context_prefill (the pre-filled encodings the hints come from)")
+        for name in ("batch_size", "accum", "max_steps", "log_every", "checkpoint_every", "val_every",
+                     "contexts_per_image"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         self.adam_betas = tuple(float(b) for b in self.adam_betas)

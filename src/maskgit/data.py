@@ -220,3 +220,92 @@ class TokenDataset:
         num_val = int(round(count * val_fraction)) if count > 1 else 0
         order = torch.randperm(count, generator=torch.Generator().manual_seed(seed + 7919))
         return order[num_val:].sort().values, order[:num_val].sort().values
+
+
+# --- pre-filled inpainting contexts ------------------------------------------------------------
+
+CONTEXTS_NAME = "contexts.safetensors"
+CONTEXTS_META = "contexts.json"
+
+
+@torch.no_grad()
+def encode_contexts(tokenizer, tokens: "TokenDataset", out_dir: str | Path, *, prefill: str, mask_kind: str,
+                    per_image: int, seed: int, batch_size: int = 256, progress: bool = True) -> Path:
+    """Inpainting contexts as inference sees them, for every image and view of a token cache.
+
+    For each (image, view, k < per_image): a `mask_kind` hole drawn from seed (seed, image, view, k),
+    the hole filled by `prefill` (image_io.fill_hole) and the result encoded. Writes
+    `contexts.safetensors` ("token_ids": (I, V, M, N) int, the pre-filled image's tokens; "unknown":
+    (I, V, M, N) uint8, the tokens the hole touches) and `contexts.json` into `out_dir`.
+    """
+    import json
+
+    from safetensors.torch import save_file
+
+    from .files import atomic_path, atomic_write_text
+    from .image_io import fill_hole
+    from .masks import generate_mask, tokens_from_hole
+
+    meta = tokens.meta
+    data_dir = Path(meta["data_dir"])
+    resolution, grid = tokenizer.config.resolution, tokenizer.config.token_grid
+    dataset = ImageFolder(data_dir, resolution, progress=progress)
+    names = [str(dataset.relative_name(i)) for i in range(len(dataset))]
+    if names != meta["files"]:
+        raise DataError(f"the images under {data_dir} are no longer those of token cache {tokens.path}; re-run `maskgit encode`")
+    device = next(tokenizer.parameters()).device
+    views = [view == "hflip" for view in meta["views"]]
+    jobs = [(i, v, k) for i in range(len(dataset)) for v in range(len(views)) for k in range(per_image)]
+    token_ids = torch.empty(len(dataset), len(views), per_image, grid * grid, dtype=tokens.token_ids.dtype
+                            if tokens.token_ids.dtype != torch.long else torch.int32)
+    unknown = torch.empty(len(dataset), len(views), per_image, grid * grid, dtype=torch.uint8)
+    for start in tqdm(range(0, len(jobs), batch_size), desc=f"contexts ({prefill})", disable=not progress):
+        batch = jobs[start : start + batch_size]
+        filled, holes = [], []
+        for i, v, k in batch:
+            image = dataset.uint8(i).numpy()
+            if views[v]:
+                image = np.ascontiguousarray(image[:, ::-1])
+            hole = generate_mask(mask_kind, resolution, np.random.default_rng([seed, i, v, k]))
+            filled.append(fill_hole(image, hole, prefill))
+            holes.append(hole)
+        pixels = uint8_to_tensor(torch.from_numpy(np.stack(filled))).to(device)
+        ids = tokenizer.encode(pixels).flatten(1).cpu()  # (b, N)
+        touched = tokens_from_hole(torch.from_numpy(np.stack(holes)), grid).flatten(1)  # (b, N)
+        for j, (i, v, k) in enumerate(batch):
+            token_ids[i, v, k] = ids[j].to(token_ids.dtype)
+            unknown[i, v, k] = touched[j].to(torch.uint8)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / CONTEXTS_NAME) as tmp:
+        save_file({"token_ids": token_ids.contiguous(), "unknown": unknown.contiguous()}, str(tmp))
+    atomic_write_text(out_dir / CONTEXTS_META, json.dumps(context_settings(meta, prefill, mask_kind, per_image, seed),
+                                                          indent=1) + "\n")
+    return out_dir
+
+
+def context_settings(token_meta: dict, prefill: str, mask_kind: str, per_image: int, seed: int) -> dict:
+    """What identifies a context cache: its settings and the token cache (tokenizer, images) it extends."""
+    return {"prefill": prefill, "mask_kind": mask_kind, "per_image": per_image, "seed": seed,
+            "num_images": token_meta["num_images"], "views": token_meta["views"],
+            "tokenizer_fingerprint": token_meta.get("tokenizer_fingerprint")}
+
+
+def load_contexts(path: str | Path, expected: dict) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    """(token_ids (I, V, M, N) long, unknown (I, V, M, N) bool) of a context cache made with
+    `expected` settings, or None when there is none or it was made otherwise."""
+    import json
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not (path / CONTEXTS_NAME).is_file() or not (path / CONTEXTS_META).is_file():
+        return None
+    try:
+        if json.loads((path / CONTEXTS_META).read_text()) != expected:
+            return None
+        tensors = load_file(str(path / CONTEXTS_NAME))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read context cache {path}: {exc}".splitlines()[0]) from None
+    return tensors["token_ids"].long(), tensors["unknown"].bool()

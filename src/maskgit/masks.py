@@ -192,14 +192,27 @@ def training_token_mask(batch_size: int, num_tokens: int, schedule: str, generat
     `bank` ((M, N) bool), so the model also learns to fill contiguous holes from their border.
     Draws use `generator` (CPU); the result is on the CPU.
     """
-    from .schedules import mask_ratio
-
-    ratio = mask_ratio(schedule, torch.rand(batch_size, generator=generator))  # (B,)
+    ratio_draw = torch.rand(batch_size, generator=generator)
     candidates = torch.ones(batch_size, num_tokens, dtype=torch.bool)
     use_bank = torch.rand(batch_size, generator=generator) < bank_prob
     pick = torch.randint(len(bank) if bank is not None else 1, (batch_size,), generator=generator)
     if bank is not None and use_bank.any():
         candidates[use_bank] = bank[pick[use_bank]]
+    return mask_within(candidates, schedule, generator, ratio_draw)
+
+
+def mask_within(candidates: torch.Tensor, schedule: str, generator: torch.Generator,
+                ratio_draw: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mask ⌈γ(r)·n⌉ (at least one) of each row's n candidate positions, uniformly, r ~ U(0, 1).
+
+    candidates: (B, N) bool (CPU); returns (B, N) bool, True = masked, a subset of the candidates.
+    """
+    from .schedules import mask_ratio
+
+    batch_size, num_tokens = candidates.shape
+    if ratio_draw is None:
+        ratio_draw = torch.rand(batch_size, generator=generator)
+    ratio = mask_ratio(schedule, ratio_draw)  # (B,)
     available = candidates.sum(1)  # (B,)
     count = torch.ceil(ratio * available).long().clamp(min=1)
     count = torch.minimum(count, available)

@@ -1,7 +1,8 @@
 """Iterative decoding (MaskGIT): fill unknown tokens over T steps, most confident first.
 
 Step t of T (t = 1 … T), for each image of the batch:
-1. the transformer sees the tokens with every still-unknown position set to the mask id;
+1. the transformer sees the tokens with every still-unknown position set to the mask id (and, for
+   a model with hints, that position's hint: the token the pre-filled image encoded to there);
 2. each position's most likely token (or a sampled one) and its probability are taken;
 3. confidence = the chosen token's score + noise_scale(t) · Gumbel noise, +∞ for tokens already
    known, by one of three named rules (`SamplingConfig.confidence`, τ = `choice_temperature`):
@@ -102,14 +103,16 @@ def noise_scale(cfg: SamplingConfig, step: int) -> float:
 @torch.no_grad()
 def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, unknown: torch.Tensor,
                 n_start: torch.Tensor, step: int, cfg: SamplingConfig, generators: Optional[list[torch.Generator]] = None,
-                final: bool = False, mixed_precision: bool = True) -> DecodeStep:
+                final: bool = False, mixed_precision: bool = True,
+                hint_ids: Optional[torch.Tensor] = None) -> DecodeStep:
     """One MaskGIT step (see the module docstring). token_ids (B, N) long, unknown (B, N) bool.
 
     `mixed_precision`: run the transformer under bf16 autocast on CUDA (softmax and ranking stay float32).
+    `hint_ids`: (B, N) long, the hints of a model trained with them (see `BidirectionalTransformer`).
     """
     mask_id = transformer.config.mask_token_id
     with autocast(token_ids.device, mixed_precision):
-        logits = transformer(token_ids.masked_fill(unknown, mask_id))  # (B, N, K)
+        logits = transformer(token_ids.masked_fill(unknown, mask_id), hint_ids)  # (B, N, K)
     ids, probs = choose_tokens(logits, cfg, generators)
     predicted = torch.where(unknown, ids, token_ids)
     confidence = probs.clamp_min(1e-30).log() if cfg.confidence == "logprob" else probs
@@ -126,21 +129,26 @@ def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, 
 @torch.no_grad()
 def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Tensor, unknown: torch.Tensor,
                      cfg: SamplingConfig, generators: Optional[Sequence[torch.Generator]] = None,
-                     return_trace: bool = False, mixed_precision: bool = True) -> DecodeResult:
+                     return_trace: bool = False, mixed_precision: bool = True,
+                     hint_ids: Optional[torch.Tensor] = None) -> DecodeResult:
     """Fill every unknown token of a batch.
 
     Args:
-        token_ids: (B, N) long; values at unknown positions are ignored.
+        token_ids: (B, N) long; values at unknown positions are ignored (except as hints, below).
         unknown: (B, N) bool, True = to fill. Rows may differ in how many.
         generators: one CPU `torch.Generator` per image (same seed -> same result, alone or in a
             batch), or None for the global RNG.
         mixed_precision: bf16 autocast for the transformer on CUDA.
+        hint_ids: (B, N) long hints for a model trained with them; None: the model's own choice
+            (`token_ids` itself when `transformer.config.hints`: the tokens of the pre-filled image).
     Returns:
         DecodeResult with the filled (B, N) tokens and, if `return_trace`, every step.
     """
     if generators is not None and len(generators) != token_ids.shape[0]:
         raise ValueError(f"got {len(generators)} generators for a batch of {token_ids.shape[0]}")
     gens = device_generators(generators, token_ids.device)
+    if hint_ids is None and transformer.config.hints:
+        hint_ids = token_ids
     n_start = unknown.sum(1)  # (B,)
     last = cfg.sweet_spot or cfg.steps
     trace: list[DecodeStep] = []
@@ -149,7 +157,7 @@ def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Ten
         if not remaining.any():
             break
         result = decode_step(transformer, current, remaining, n_start, step, cfg, gens, final=step == last,
-                             mixed_precision=mixed_precision)
+                             mixed_precision=mixed_precision, hint_ids=hint_ids)
         current, remaining = result.token_ids, result.unknown
         if return_trace:
             trace.append(result)

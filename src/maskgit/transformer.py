@@ -79,6 +79,11 @@ class BidirectionalTransformer(nn.Module):
 
     The output head is MaskGIT's: a dense + GELU + LayerNorm, then logits against the token
     embeddings of the K real codes (weights tied) plus a per-code bias.
+
+    With `config.hints`, each masked position may also get a hint: a code (the token of the
+    image with its hole pre-filled, e.g. by Navier-Stokes) whose own embedding is added to the
+    mask embedding there, so the model refines a plausible fill instead of guessing from nothing.
+    Hint id K means "no hint".
     """
 
     def __init__(self, config: TransformerConfig):
@@ -86,6 +91,7 @@ class BidirectionalTransformer(nn.Module):
         self.config = config
         self.token_embedding = nn.Embedding(config.codebook_size + 1, config.dim)
         self.position_embedding = nn.Parameter(torch.zeros(1, config.num_tokens, config.dim))
+        self.hint_embedding = nn.Embedding(config.codebook_size + 1, config.dim) if config.hints else None
         self.embed_norm = nn.LayerNorm(config.dim)
         self.embed_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.num_layers))
@@ -110,11 +116,18 @@ class BidirectionalTransformer(nn.Module):
         for block in self.blocks:
             block.attention.fused = fused
 
-    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """token_ids: (B, N) long in [0, K] (K = mask) -> logits (B, N, K) over the real codes."""
+    def forward(self, token_ids: torch.Tensor, hint_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """token_ids: (B, N) long in [0, K] (K = mask) -> logits (B, N, K) over the real codes.
+
+        hint_ids: (B, N) long in [0, K] (K = no hint), read at masked positions only; ignored by a
+        model without hints.
+        """
         if token_ids.shape[1] != self.config.num_tokens:
             raise ValueError(f"expected {self.config.num_tokens} tokens per image, got {token_ids.shape[1]}")
         x = self.token_embedding(token_ids) + self.position_embedding  # (B, N, D)
+        if self.hint_embedding is not None and hint_ids is not None:
+            masked = (token_ids == self.config.mask_token_id)[..., None]  # (B, N, 1)
+            x = x + self.hint_embedding(hint_ids) * masked
         x = self.embed_dropout(self.embed_norm(x))
         for block in self.blocks:
             x = block(x)

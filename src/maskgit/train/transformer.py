@@ -12,10 +12,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import SamplingConfig, TransformerTrainingConfig, config_to_dict
-from ..data import (StepBatchSampler, TokenDataset, encode_folder, is_token_cache, to_device,
-                    tokenizer_fingerprint)
+from ..data import (StepBatchSampler, TokenDataset, context_settings, encode_contexts, encode_folder, is_token_cache,
+                    load_contexts, to_device, tokenizer_fingerprint)
 from ..errors import ConfigError, DataError
-from ..masks import token_mask_bank, training_token_mask
+from ..masks import mask_within, token_mask_bank, training_token_mask
 from ..pipeline import MaskGIT
 from ..tokenizer import VQGAN
 from ..tokenizer.vqgan import resolve_tokenizer_dir
@@ -46,8 +46,67 @@ from .ema import EMA
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KIND = "transformer"
-LOG_COLUMNS = ["train/loss", "train/accuracy", "val/loss", "val/accuracy", "train/lr", "train/grad_norm",
-               "train/images_per_s", "train/tokens_per_s"]
+LOG_COLUMNS = ["train/loss", "train/accuracy", "val/loss", "val/accuracy", "val/hole_accuracy", "val/hint_accuracy",
+               "train/lr", "train/grad_norm", "train/images_per_s", "train/tokens_per_s"]
+
+
+class Contexts:
+    """Pre-filled inpainting contexts of a token cache (`data.encode_contexts`), on the training device."""
+
+    def __init__(self, token_ids: torch.Tensor, unknown: torch.Tensor):
+        self.token_ids, self.unknown = token_ids, unknown  # (I, V, M, N) long, bool
+
+    @property
+    def per_image(self) -> int:
+        return self.token_ids.shape[2]
+
+
+def prepare_contexts(cfg: TransformerTrainingConfig, tokenizer: VQGAN, dataset: TokenDataset, out_dir: Path,
+                     device: torch.device, ctx: distributed.DistributedContext, progress: bool) -> Optional[Contexts]:
+    """The run's context cache (`out_dir/contexts`), made on first use; None when the config has none."""
+    if cfg.context_prefill is None:
+        return None
+    settings = context_settings(dataset.meta, cfg.context_prefill, cfg.inpaint_mask_kind, cfg.contexts_per_image, cfg.seed)
+    path = out_dir / "contexts"
+    if ctx.is_main and load_contexts(path, settings) is None:
+        log.info("encoding %d pre-filled (%s) contexts per image and view into %s", cfg.contexts_per_image,
+                 cfg.context_prefill, path)
+        encode_contexts(tokenizer.to(device), dataset, path, prefill=cfg.context_prefill, mask_kind=cfg.inpaint_mask_kind,
+                        per_image=cfg.contexts_per_image, seed=cfg.seed, progress=progress)
+    distributed.barrier()
+    loaded = load_contexts(path, settings)
+    assert loaded is not None
+    return Contexts(loaded[0].to(device), loaded[1].to(device))
+
+
+def training_batch(all_tokens: torch.Tensor, rows: torch.Tensor, views: torch.Tensor, cfg: TransformerTrainingConfig,
+                   generator: torch.Generator, bank: Optional[torch.Tensor], contexts: Optional[Contexts],
+                   device: torch.device) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One batch: (inputs, hints or None, targets, unknown, context rows), all (B, N) but the last (B,) bool.
+
+    Without contexts: MaskGIT's random masks (a share inside inpainting-shaped holes from `bank`).
+    With contexts, a share `inpaint_mask_prob` of the rows is an inpainting case as inference sees it:
+    the tokens outside the hole are those of the pre-filled image, a random part of the hole is
+    masked (hinted with the pre-filled image's tokens) and the rest holds the true tokens (as if
+    revealed by earlier steps); the targets are always the true tokens.
+    """
+    rows_d, views_d = to_device(rows, device), to_device(views, device)
+    targets = all_tokens[rows_d, views_d]  # (B, N)
+    mask_id, batch = cfg.model.mask_token_id, len(rows)
+    if contexts is None:
+        unknown = to_device(training_token_mask(batch, targets.shape[1], cfg.mask_schedule, generator, bank,
+                                                cfg.inpaint_mask_prob), device)
+        return targets.masked_fill(unknown, mask_id), None, targets, unknown, torch.zeros(batch, dtype=torch.bool, device=device)
+    use = torch.rand(batch, generator=generator) < cfg.inpaint_mask_prob  # (B,)
+    pick = torch.randint(contexts.per_image, (batch,), generator=generator)
+    use_d = to_device(use, device)[:, None]
+    ids = contexts.token_ids[rows_d, views_d, to_device(pick, device)]  # (B, N)
+    hole = contexts.unknown[rows_d, views_d, to_device(pick, device)] & use_d
+    candidates = hole.cpu() | ~use[:, None]
+    unknown = to_device(mask_within(candidates, cfg.mask_schedule, generator), device)
+    base = torch.where(use_d & ~hole, ids, targets)  # the pre-filled image's tokens outside the hole
+    hints = torch.where(use_d, ids, torch.full_like(ids, mask_id))  # id K = no hint
+    return base.masked_fill(unknown, mask_id), hints, targets, unknown, use_d[:, 0]
 
 
 def prepare_tokens(tokenizer: VQGAN, tokenizer_dir: Path, tokens: str | Path, out_dir: Path, device: torch.device,
@@ -122,8 +181,9 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
         log.info("%d training and %d validation images (%d views each) from %s",
                  len(train_index), len(val_index), dataset.num_views, cache)
 
+    contexts = prepare_contexts(cfg, tokenizer, dataset, out_dir, device, ctx, progress)
     bank = None
-    if cfg.inpaint_mask_prob > 0:
+    if cfg.inpaint_mask_prob > 0 and contexts is None:
         t = tokenizer.config
         bank = token_mask_bank(cfg.inpaint_mask_kind, cfg.inpaint_mask_bank, t.resolution, t.token_grid, cfg.seed)
 
@@ -153,7 +213,7 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
     meter = RunningMeans()
     bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="transformer",
                disable=not (main and progress), dynamic_ncols=True)
-    mask_id, num_tokens = cfg.model.mask_token_id, cfg.model.num_tokens
+    num_tokens = cfg.model.num_tokens
     model.train()
     checkpoint_clock = CheckpointClock(cfg.checkpoint_minutes)
     step = start_step
@@ -166,15 +226,12 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
             generator = step_generator(cfg.seed, global_micro, ctx.rank)
             rows = train_index[torch.tensor(next(sampler))]
             views = torch.randint(dataset.num_views, (len(rows),), generator=generator)
-            targets = all_tokens[to_device(rows, device), to_device(views, device)]  # (B, N)
-            unknown = to_device(training_token_mask(len(rows), num_tokens, cfg.mask_schedule, generator, bank,
-                                                    cfg.inpaint_mask_prob), device)
-            inputs = targets.masked_fill(unknown, mask_id)
+            inputs, hints, targets, unknown, _ = training_batch(all_tokens, rows, views, cfg, generator, bank, contexts, device)
             last = micro == cfg.accum - 1
             sync = contextlib.nullcontext() if last or not ctx.enabled else forward.no_sync()
             with sync:
                 with autocast(device):
-                    logits = forward(inputs)
+                    logits = forward(inputs, hints)
                 loss, accuracy = masked_token_loss(logits, targets, unknown, cfg.label_smoothing, cfg.loss_on_all_tokens)
                 (loss / cfg.accum).backward()
             meter.add({"train/loss": loss.detach(), "train/accuracy": accuracy}, items=len(rows) * ctx.world_size)
@@ -191,8 +248,8 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
         final = done >= plan_end(plan, done, ctx, bar)
         values: dict[str, float] = {}
         if main and every(done, cfg.val_every, final) and len(val_index):
-            values.update(evaluate(ema.shadow if ema is not None else model, all_tokens[val_index.to(device), 0],
-                                   cfg, bank, device))
+            values.update(evaluate(ema.shadow if ema is not None else model, all_tokens, val_index, cfg, bank,
+                                   contexts, device))
         if every(done, cfg.log_every, final):
             values.update(meter.means())
             rate = meter.rate()
@@ -215,26 +272,41 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
 
 
 @torch.no_grad()
-def evaluate(model: BidirectionalTransformer, tokens: torch.Tensor, cfg: TransformerTrainingConfig,
-             bank: Optional[torch.Tensor], device: torch.device, batch_size: int = 256) -> dict[str, float]:
-    """Loss and masked-token accuracy on held-out token grids (N tokens each), with fixed masks."""
+def evaluate(model: BidirectionalTransformer, all_tokens: torch.Tensor, val_index: torch.Tensor,
+             cfg: TransformerTrainingConfig, bank: Optional[torch.Tensor], contexts: Optional[Contexts],
+             device: torch.device, batch_size: int = 256) -> dict[str, float]:
+    """Loss and masked-token accuracy on held-out images (first view), with fixed masks.
+
+    With contexts, also the accuracy inside the pre-filled holes (`val/hole_accuracy`) and that of
+    copying the hints there (`val/hint_accuracy`: what the model has to beat).
+    """
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(cfg.seed + 104_729)
     total_loss, total_correct, total_masked = 0.0, 0.0, 0
-    for start in range(0, tokens.shape[0], batch_size):
-        targets = tokens[start : start + batch_size]
-        unknown = training_token_mask(targets.shape[0], targets.shape[1], cfg.mask_schedule, generator, bank,
-                                      cfg.inpaint_mask_prob).to(device)
+    hole_correct, hint_correct, hole_masked = 0.0, 0.0, 0
+    for start in range(0, len(val_index), batch_size):
+        rows = val_index[start : start + batch_size]
+        views = torch.zeros(len(rows), dtype=torch.long)
+        inputs, hints, targets, unknown, in_context = training_batch(all_tokens, rows, views, cfg, generator, bank,
+                                                                    contexts, device)
         with autocast(device):
-            logits = model(targets.masked_fill(unknown, cfg.model.mask_token_id))
+            logits = model(inputs, hints)
         loss, accuracy = masked_token_loss(logits, targets, unknown, cfg.label_smoothing, cfg.loss_on_all_tokens)
         count = int(unknown.sum())
         total_loss += loss.item() * count
         total_correct += accuracy.item() * count
         total_masked += count
+        if hints is not None:
+            hole = unknown & in_context[:, None]
+            hole_correct += float((logits.argmax(-1) == targets)[hole].sum())
+            hint_correct += float((hints == targets)[hole].sum())
+            hole_masked += int(hole.sum())
     model.train(was_training)
-    return {"val/loss": total_loss / max(1, total_masked), "val/accuracy": total_correct / max(1, total_masked)}
+    values = {"val/loss": total_loss / max(1, total_masked), "val/accuracy": total_correct / max(1, total_masked)}
+    if hole_masked:
+        values.update({"val/hole_accuracy": hole_correct / hole_masked, "val/hint_accuracy": hint_correct / hole_masked})
+    return values
 
 
 def _save(model: BidirectionalTransformer, ema: Optional[EMA], optimizer: torch.optim.Optimizer, tokenizer: VQGAN,
@@ -250,5 +322,6 @@ def _save(model: BidirectionalTransformer, ema: Optional[EMA], optimizer: torch.
         with torch.random.fork_rng(devices=[]):  # building a module draws init weights; keep resume exact
             exported = BidirectionalTransformer(cfg.model)
         exported.load_state_dict((ema.shadow if ema is not None else model).state_dict())
-        MaskGIT(tokenizer, exported, SamplingConfig()).save_pretrained(out_dir)
+        # A model trained on pre-filled contexts is sampled with the same pre-fill.
+        MaskGIT(tokenizer, exported, SamplingConfig(prefill=cfg.context_prefill or "gray")).save_pretrained(out_dir)
     distributed.barrier()
