@@ -4,7 +4,7 @@
 # This script is the record of how the shipped default model was made (see its model card).
 #
 #   scripts/train_catface64.sh --device cuda --recipe gpu --out runs/catface64            # one GPU, ~8 min
-#   scripts/train_catface64.sh --device cpu  --recipe cpu --out runs/catface64-cpu        # 2-core CPU
+#   scripts/train_catface64.sh --device cpu  --recipe cpu --out runs/catface64-cpu        # 2-core CPU, < 2 h
 #   scripts/train_catface64.sh --device cpu  --recipe tiny --tokenizer-minutes 0.2 --transformer-minutes 0.2 --out /tmp/t
 #
 # Stages can be run separately (--stages tokenizer, then --stages encode,transformer,export,evaluate);
@@ -21,14 +21,14 @@ Options:
   --data DIR                 training images (default: ../shared/data/catface64/train)
   --cases DIR                evaluation cases, lab layout with gt/ (default: ../shared/data/catface64/val-cases)
   --out DIR                  run folder (required)
-  --tokenizer-minutes M      budget of the tokenizer stage (default 3)
-  --transformer-minutes M    budget of the transformer stage (default 4.5)
+  --tokenizer-minutes M      budget of the tokenizer stage (default: gpu 3, cpu 30, tiny 0.2)
+  --transformer-minutes M    budget of the transformer stage (default: gpu 4.5, cpu 80, tiny 0.2)
   --stages LIST              comma-separated subset of tokenizer,encode,transformer,export,evaluate (default: all)
   --progress                 show progress bars and the training commands' messages
 TXT
 }
 
-QUIET=(-q) DEVICE="" RECIPE=gpu OUT="" TOK_MIN=3 TR_MIN=4.5 STAGES="tokenizer,encode,transformer,export,evaluate"
+QUIET=(-q) DEVICE="" RECIPE=gpu OUT="" TOK_MIN="" TR_MIN="" STAGES="tokenizer,encode,transformer,export,evaluate"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="$ROOT/../shared/data/catface64/train" CASES="$ROOT/../shared/data/catface64/val-cases"
 while [ $# -gt 0 ]; do
@@ -48,11 +48,14 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$OUT" ] || { echo "train_catface64.sh: --out DIR is required (see --help)" >&2; exit 2; }
 case "$RECIPE" in
-    tiny) TOK_CONFIG=tiny TR_CONFIG=tiny ;;
-    gpu) TOK_CONFIG="$ROOT/configs/tokenizer/catface64-gpu.yaml" TR_CONFIG="$ROOT/configs/transformer/catface64-gpu.yaml" ;;
-    cpu) TOK_CONFIG="$ROOT/configs/tokenizer/small-cpu.yaml" TR_CONFIG="$ROOT/configs/transformer/small-cpu.yaml" ;;
+    tiny) TOK_CONFIG=tiny TR_CONFIG=tiny DEFAULT_MIN=(0.2 0.2) ;;
+    gpu) TOK_CONFIG="$ROOT/configs/tokenizer/catface64-gpu.yaml" TR_CONFIG="$ROOT/configs/transformer/catface64-gpu.yaml"
+         DEFAULT_MIN=(3 4.5) ;;
+    cpu) TOK_CONFIG="$ROOT/configs/tokenizer/small-cpu.yaml" TR_CONFIG="$ROOT/configs/transformer/small-cpu.yaml"
+         DEFAULT_MIN=(30 80) ;;
     *) echo "train_catface64.sh: --recipe must be gpu, cpu or tiny, not $RECIPE" >&2; exit 2 ;;
 esac
+TOK_MIN="${TOK_MIN:-${DEFAULT_MIN[0]}}" TR_MIN="${TR_MIN:-${DEFAULT_MIN[1]}}"
 if [ -z "${MASKGIT_WEIGHTS_DIR:-}" ] && [ -d "$ROOT/../shared/weights" ]; then
     export MASKGIT_WEIGHTS_DIR="$ROOT/../shared/weights"  # LPIPS backbones, offline
 fi

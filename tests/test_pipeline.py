@@ -236,3 +236,42 @@ def test_the_prefill_is_made_at_the_inputs_own_size(micro_pipe, monkeypatch):
 
 def images_of_size(height, width):
     return np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_oracles_use_the_ground_truth_only_where_a_perfect_model_would(micro_pipe, tmp_path, capsys):
+    from maskgit.image_io import fill_hole, tensor_to_uint8, uint8_to_tensor
+    from maskgit.masks import tokens_from_hole
+
+    images, holes = _images(3), brush_holes(3)
+    truths = _images(3, seed=9)
+    for image, truth, hole in zip(images, truths, holes):
+        image[hole] = 128
+        truth[~hole] = image[~hole]  # the ground truth agrees with the input outside the hole
+    pipe, tok = micro_pipe, micro_pipe.tokenizer
+    tensor = lambda arrays: uint8_to_tensor(torch.from_numpy(np.stack(arrays)))  # noqa: E731
+    true_ids = tok.encode(tensor(truths)).flatten(1)
+    context = tok.encode(tensor([fill_hole(i, h, pipe.sampling.prefill) for i, h in zip(images, holes)])).flatten(1)
+    unknown = tokens_from_hole(torch.from_numpy(np.stack(holes)), 8).flatten(1)
+    expected = tensor_to_uint8(tok.decode(torch.where(unknown, true_ids, context)))
+    reconstruction = tensor_to_uint8(tok.decode(true_ids))
+    for mode, decoded in (("true-tokens", expected), ("reconstruction", reconstruction)):
+        out = [np.asarray(o) for o in pipe.oracle(images, holes, truths, mode)]
+        for o, image, hole, d in zip(out, images, holes, decoded):
+            assert np.array_equal(o[~hole], image[~hole]) and np.array_equal(o[hole], d[hole])
+    with pytest.raises(ValueError, match="oracle"):
+        pipe.oracle(images, holes, truths, "perfect")
+    # The command line: lab-layout cases with gt/ only.
+    pipe.save_pretrained(tmp_path / "model")
+    lab = _lab_folder(tmp_path / "lab", truths, holes)
+    (lab / "gt").mkdir()
+    for i, truth in enumerate(truths):
+        Image.fromarray(truth).save(lab / "gt" / f"image_{i:03d}.png")
+    model = str(tmp_path / "model")
+    assert main(["inpaint", "--model", model, str(lab), "--oracle", "true-tokens", "--out", str(tmp_path / "o"), "-q"]) == 0
+    for i in range(3):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / f"image_{i:03d}.png"))[holes[i]], expected[i][holes[i]])
+    import shutil
+
+    shutil.rmtree(lab / "gt")
+    assert main(["inpaint", "--model", model, str(lab), "--oracle", "true-tokens", "--out", str(tmp_path / "p"), "-q"]) == 2
+    assert "needs the ground truth" in capsys.readouterr().err and not (tmp_path / "p").exists()

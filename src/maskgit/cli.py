@@ -285,8 +285,8 @@ def _inpaint(args: argparse.Namespace) -> None:
     from .config import SamplingConfig
     from .inpaint.baselines import classical_filler
     from .inpaint.jobs import find_inpaint_jobs
-    from .inpaint.lab_layout import is_lab_layout
-    from .inpaint.run import inpaint_jobs, maskgit_filler
+    from .inpaint.lab_layout import GT_DIR, is_lab_layout
+    from .inpaint.run import inpaint_jobs, maskgit_filler, oracle_filler
     from .pipeline import DEFAULT_MODEL, MaskGIT, pick_device
 
     # Every SamplingConfig field the command line set (an option left out keeps the model's own default).
@@ -301,7 +301,19 @@ def _inpaint(args: argparse.Namespace) -> None:
         else:
             raise MaskgitError("say which mask pixels are holes: --mask-convention lab (0 = hole, 255 = known) "
                                "or --mask-convention white-hole (white = hole)")
-    if args.method != "maskgit":
+    if args.oracle and (args.method != "maskgit" or args.trace):
+        raise MaskgitError("--oracle replaces MaskGIT's transformer; it does not go with --method or --trace")
+    if args.oracle:
+        if not all(Path(p).is_dir() and (Path(p) / GT_DIR).is_dir() for p in args.inputs):
+            raise MaskgitError(f"--oracle needs the ground truth: give lab-layout cases folders holding {GT_DIR}/")
+        truths = [Path(p) / GT_DIR for p in args.inputs for _ in find_inpaint_jobs([p])]
+        truths = [root / job.name for root, job in zip(truths, jobs)]
+        for path in truths:
+            if not path.is_file():
+                raise MaskgitError(f"--oracle: no ground truth {path}")
+        pipe = MaskGIT.from_pretrained(args.model or DEFAULT_MODEL, device=pick_device(args.device))
+        fill = oracle_filler(pipe, truths, args.oracle, **sampling)
+    elif args.method != "maskgit":
         fill = classical_filler(args.method, args.radius)
         if args.trace:
             raise MaskgitError("--trace shows MaskGIT's decoding steps; it does not apply to --method " + args.method)
@@ -333,6 +345,7 @@ def _check_sampling(overrides: dict[str, Any]) -> None:
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     from .config import CONFIDENCE_RULES
     from .image_io import PREFILLS
+    from .pipeline import ORACLES
     from .schedules import MASK_SCHEDULES
 
     p = sub.add_parser("inpaint", help="fill the holes of images",
@@ -373,6 +386,10 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
                    help="return the decoder's output without pasting known pixels back")
     p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")
+    p.add_argument("--oracle", choices=ORACLES,
+                   help="diagnostic for cases with gt/: what a perfect transformer would give (true-tokens: the "
+                        "ground truth's tokens under the hole) or the tokenizer's reconstruction alone; evaluate "
+                        "the output as usual (docs/evaluation.md)")
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_inpaint)
 

@@ -25,6 +25,7 @@ from .transformer import BidirectionalTransformer
 SAMPLING_NAME = "sampling.json"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # pretrained models shipped in the package
 DEFAULT_MODEL = "catface64"
+ORACLES = ("true-tokens", "reconstruction")  # MaskGIT.oracle modes
 
 ImageInput = Union[Image.Image, np.ndarray, torch.Tensor]
 
@@ -150,9 +151,9 @@ class MaskGIT:
                     traces[i] = batch_traces[j]
         return InpaintOutput([o for o in outputs if o is not None], [t for t in traces if t is not None] if return_trace else None)
 
-    def _inpaint_batch(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig,
-                       generators: Optional[list[torch.Generator]], return_trace: bool,
-                       mixed_precision: bool = True) -> tuple[list[Image.Image], list[InpaintTrace]]:
+    def _model_inputs(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig
+                      ) -> tuple[list[np.ndarray], torch.Tensor, torch.Tensor]:
+        """(pre-filled images at the model's size, their tokens (B, N), unknown tokens (B, N) bool)."""
         res, grid, device = self.resolution, self.tokenizer.config.token_grid, self.device
         model_images, model_holes = [], []
         for image, hole in zip(originals, holes):
@@ -160,7 +161,7 @@ class MaskGIT:
             # reaches the model through the resampling kernel.
             image = fill_hole(image, hole, cfg.prefill)
             if image.shape[:2] != (res, res):
-                image = np.asarray(Image.fromarray(image).resize((res, res), Image.Resampling.BICUBIC))
+                image = _resize(image, res, res)
                 # Any hole pixel in a model pixel's footprint makes it hole: nothing unknown hides under a known token.
                 hole = F.interpolate(torch.tensor(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
                 if cfg.prefill == "gray":
@@ -171,13 +172,26 @@ class MaskGIT:
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision)
-        decoded = tensor_to_uint8(self.tokenizer.decode(result.token_ids))  # (B, res, res, 3)
+        return model_images, token_ids, unknown
+
+    def _outputs(self, originals: list[np.ndarray], holes: list[np.ndarray], token_ids: torch.Tensor,
+                 cfg: SamplingConfig) -> list[Image.Image]:
+        """Decode (B, N) tokens, resize back to each input and paste the known pixels back."""
+        decoded = tensor_to_uint8(self.tokenizer.decode(token_ids))  # (B, res, res, 3)
         outputs = []
         for image, hole, generated in zip(originals, holes, decoded):
             if generated.shape[:2] != image.shape[:2]:
-                generated = np.asarray(Image.fromarray(generated).resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC))
+                generated = _resize(generated, image.shape[1], image.shape[0])
             outputs.append(Image.fromarray(composite(image, generated, hole, cfg.feather) if cfg.composite else generated))
+        return outputs
+
+    def _inpaint_batch(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig,
+                       generators: Optional[list[torch.Generator]], return_trace: bool,
+                       mixed_precision: bool = True) -> tuple[list[Image.Image], list[InpaintTrace]]:
+        grid = self.tokenizer.config.token_grid
+        model_images, token_ids, unknown = self._model_inputs(originals, holes, cfg)
+        result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision)
+        outputs = self._outputs(originals, holes, result.token_ids, cfg)
         traces = []
         if return_trace:
             stages = [self.tokenizer.decode(step.token_ids) for step in result.steps]  # each (B, 3, res, res)
@@ -187,6 +201,29 @@ class MaskGIT:
                 frames = [Image.fromarray(model_images[b])] + [Image.fromarray(tensor_to_uint8(s[b])) for s in stages]
                 traces.append(InpaintTrace(token_masks, frames))
         return outputs, traces
+
+    @torch.no_grad()
+    def oracle(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray],
+               mode: str = "true-tokens", **sampling_overrides: Any) -> list[Image.Image]:
+        """What a perfect transformer would give, to see where a result's distance comes from.
+
+        images, ground_truth: (H, W, 3) uint8; holes: (H, W) bool, True = hole. Modes (see ORACLES):
+        "true-tokens": the inputs prepared exactly as `inpaint` does (pre-fill, encode, token
+        states), the ground truth's own tokens put at the unknown positions, decoded and composited;
+        "reconstruction": the tokenizer's reconstruction of the ground truth, composited.
+        """
+        if mode not in ORACLES:
+            raise ValueError(f"unknown oracle {mode!r}; choose from {', '.join(ORACLES)}")
+        cfg = replace(self.sampling, **sampling_overrides)
+        originals, truths = [np.asarray(im) for im in images], [np.asarray(im) for im in ground_truth]
+        holes = [np.asarray(h, dtype=bool) for h in holes]
+        res = self.resolution
+        truth_pixels = [t if t.shape[:2] == (res, res) else _resize(t, res, res) for t in truths]
+        true_ids = self.tokenizer.encode(uint8_to_tensor(torch.from_numpy(np.stack(truth_pixels))).to(self.device)).flatten(1)
+        if mode == "reconstruction":
+            return self._outputs(originals, holes, true_ids, cfg)
+        _, token_ids, unknown = self._model_inputs(originals, holes, cfg)
+        return self._outputs(originals, holes, torch.where(unknown, true_ids, token_ids), cfg)
 
     def save_pretrained(self, directory: str | Path, dtype: Optional[torch.dtype] = None,
                         max_shard_bytes: Optional[int] = None) -> Path:
@@ -247,6 +284,10 @@ def resolve_model(path: str | Path) -> Path:
         shipped = ", ".join(pretrained_models()) or "none"
         raise CheckpointError(f"{path}: no such model folder, and not the name of a shipped model ({shipped})")
     return candidate
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
 
 
 def _as_image_list(images: Union[ImageInput, Sequence[ImageInput]]) -> list[np.ndarray]:
