@@ -522,6 +522,38 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_sweep)
 
 
+# --- demo --------------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> None:
+    try:
+        from .demo.app import serve
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise MaskgitError(f"the demo needs its extra ({exc.name} is missing): pip install -e '.[demo]'") from None
+    from .pipeline import DEFAULT_MODEL, MaskGIT, pick_device
+
+    pipe = MaskGIT.from_pretrained(args.model or DEFAULT_MODEL, device=pick_device(args.device))
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s: anyone who can reach this machine can use the demo", args.host)
+    print(f"MaskGIT demo on http://{args.host}:{args.port}/ (Ctrl+C stops it)", flush=True)
+    serve(pipe, args.host, args.port, Path(args.examples) if args.examples else None)
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="a local web page: paint a hole and watch MaskGIT fill it step by step",
+                       description="Serve a web page to upload an image (or pick an example), paint a hole and see each "
+                                   "decoding step. Needs the demo extra: pip install -e '.[demo]'. See docs/demo.md.")
+    p.add_argument("--model", help="MaskGIT model folder or shipped model name (default: the shipped catface64)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--examples", help="folder of example images offered on the page "
+                                      "(default: examples/cases/gt of a source checkout)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
+    p.set_defaults(func=_demo)
+
+
 # --- entry point -------------------------------------------------------------------------------
 
 
@@ -532,7 +564,7 @@ class _SubParser(argparse.ArgumentParser):
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train, _add_inpaint,
-    _add_export, _add_evaluate, _add_sweep,
+    _add_export, _add_evaluate, _add_sweep, _add_demo,
 ]
 
 

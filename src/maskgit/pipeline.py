@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from .errors import CheckpointError, ConfigError, DataError
 from .files import CONFIG_NAME, atomic_write_text
 from .image_io import check_convention, composite, fill_hole, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
 from .masks import tokens_from_hole
-from .sampling import iterative_decode
+from .sampling import DecodeStep, iterative_decode
 from .tokenizer import VQGAN
 from .transformer import BidirectionalTransformer
 
@@ -96,6 +96,7 @@ class MaskGIT:
         batch_size: int = 64,
         progress: bool = False,
         mixed_precision: bool = True,
+        step_callback: Optional[Callable[[int, int, np.ndarray, Image.Image], None]] = None,
         **sampling_overrides: Any,
     ) -> InpaintOutput:
         """Fill the holes of images; pixels outside the hole are returned exactly as given.
@@ -114,6 +115,9 @@ class MaskGIT:
                 the same per-image generator gives the same result alone or in any batch.
             return_trace: also return each image's token masks and decoded images per step.
             mixed_precision: run the transformer under bf16 autocast on CUDA (False: plain fp32).
+            step_callback: called as each decoding step ends, per image, with (image index, step,
+                token mask (h, w) bool with True = still unknown, the step's tokens decoded at the
+                model's resolution): the `trace` pictures, live.
         Returns:
             InpaintOutput(images=[PIL.Image, ...], trace=[InpaintTrace, ...] or None).
         """
@@ -143,13 +147,27 @@ class MaskGIT:
         for start in tqdm(range(0, len(todo), batch_size), desc="inpaint", disable=not progress):
             index = todo[start : start + batch_size]
             batch_gens = [generators[i] for i in index] if generators is not None else None
+            on_step = None
+            if step_callback is not None:
+                on_step = self._step_reporter(index, step_callback)
             results, batch_traces = self._inpaint_batch([originals[i] for i in index], [holes[i] for i in index],
-                                                        cfg, batch_gens, return_trace, mixed_precision)
+                                                        cfg, batch_gens, return_trace, mixed_precision, on_step)
             for j, i in enumerate(index):
                 outputs[i] = results[j]
                 if return_trace:
                     traces[i] = batch_traces[j]
         return InpaintOutput([o for o in outputs if o is not None], [t for t in traces if t is not None] if return_trace else None)
+
+    def _step_reporter(self, index: list[int], callback: Callable[[int, int, np.ndarray, Image.Image], None]
+                       ) -> Callable[[int, DecodeStep], None]:
+        grid = self.tokenizer.config.token_grid
+
+        def report(step: int, state: DecodeStep) -> None:
+            decoded = tensor_to_uint8(self.tokenizer.decode(state.token_ids))
+            for b, i in enumerate(index):
+                callback(i, step, state.unknown[b].reshape(grid, grid).cpu().numpy(), Image.fromarray(decoded[b]))
+
+        return report
 
     def _model_inputs(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig
                       ) -> tuple[list[np.ndarray], torch.Tensor, torch.Tensor]:
@@ -187,10 +205,12 @@ class MaskGIT:
 
     def _inpaint_batch(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig,
                        generators: Optional[list[torch.Generator]], return_trace: bool,
-                       mixed_precision: bool = True) -> tuple[list[Image.Image], list[InpaintTrace]]:
+                       mixed_precision: bool = True, on_step: Optional[Callable[[int, DecodeStep], None]] = None
+                       ) -> tuple[list[Image.Image], list[InpaintTrace]]:
         grid = self.tokenizer.config.token_grid
         model_images, token_ids, unknown = self._model_inputs(originals, holes, cfg)
-        result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision)
+        result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision,
+                                  on_step=on_step)
         outputs = self._outputs(originals, holes, result.token_ids, cfg)
         traces = []
         if return_trace:

@@ -21,7 +21,7 @@ step's predictions. Tokens known at the start are never changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -130,7 +130,8 @@ def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, 
 def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Tensor, unknown: torch.Tensor,
                      cfg: SamplingConfig, generators: Optional[Sequence[torch.Generator]] = None,
                      return_trace: bool = False, mixed_precision: bool = True,
-                     hint_ids: Optional[torch.Tensor] = None) -> DecodeResult:
+                     hint_ids: Optional[torch.Tensor] = None,
+                     on_step: Optional[Callable[[int, DecodeStep], None]] = None) -> DecodeResult:
     """Fill every unknown token of a batch.
 
     Args:
@@ -141,6 +142,7 @@ def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Ten
         mixed_precision: bf16 autocast for the transformer on CUDA.
         hint_ids: (B, N) long hints for a model trained with them; None: the model's own choice
             (`token_ids` itself when `transformer.config.hints`: the tokens of the pre-filled image).
+        on_step: called with (step, DecodeStep) as soon as each step is done (e.g. to show it live).
     Returns:
         DecodeResult with the filled (B, N) tokens and, if `return_trace`, every step.
     """
@@ -161,6 +163,8 @@ def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Ten
         current, remaining = result.token_ids, result.unknown
         if return_trace:
             trace.append(result)
+        if on_step is not None:
+            on_step(step, result)
     final = torch.where(unknown, current, token_ids)  # known tokens exactly as given
     assert not remaining.any()
     return DecodeResult(final, trace)

@@ -1,0 +1,104 @@
+"""The demo's web app (Starlette): one static page and a small JSON API; run with `maskgit demo`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Optional
+
+from .handler import (MAX_UPLOAD_BYTES, DemoError, decode_image, inpaint_events, list_examples, model_image,
+                      parse_inpaint_request, png_data_url)
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "cases" / "gt"  # in a source checkout
+
+
+def create_app(pipe, examples_dir: Optional[Path] = None, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+    """A Starlette app serving `pipe` (a MaskGIT); `examples_dir`: images offered on the page."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    examples_dir = examples_dir if examples_dir is not None else REPO_EXAMPLES
+    resolution = pipe.resolution
+    lock = threading.Lock()  # one inpainting at a time: the model is shared
+
+    def error(message: str, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def read_json(request: Request):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_upload_bytes:
+            raise DemoError(f"the upload is too large ({int(length) / 2**20:.1f} MiB; the limit is "
+                            f"{max_upload_bytes / 2**20:.0f} MiB)")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_upload_bytes:
+                raise DemoError(f"the upload is too large (the limit is {max_upload_bytes / 2**20:.0f} MiB)")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise DemoError("the request is not valid JSON") from None
+
+    async def page(_request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    async def info(_request: Request) -> Response:
+        from ..image_io import PREFILLS
+        from ..schedules import MASK_SCHEDULES
+
+        s = pipe.sampling
+        return JSONResponse({
+            "resolution": resolution, "token_grid": pipe.tokenizer.config.token_grid,
+            "schedules": list(MASK_SCHEDULES), "prefills": list(PREFILLS), "max_upload_bytes": max_upload_bytes,
+            "defaults": {"schedule": s.schedule, "steps": s.steps, "sweet_spot": s.sweet_spot or 0,
+                         "choice_temperature": s.choice_temperature, "prefill": s.prefill, "seed": 0},
+            "examples": list_examples(examples_dir),
+        })
+
+    async def example(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in list_examples(examples_dir):
+            return error(f"no example named {name!r}", 404)
+        from PIL import Image
+
+        with Image.open(examples_dir / name) as image:
+            return JSONResponse({"image": png_data_url(model_image(image, resolution))})
+
+    async def prepare(request: Request) -> Response:
+        try:
+            payload = await read_json(request)
+            image = decode_image(payload.get("image") if isinstance(payload, dict) else None, "upload")
+            return JSONResponse({"image": png_data_url(model_image(image, resolution)),
+                                 "original_size": [image.width, image.height]})
+        except DemoError as exc:
+            return error(str(exc), 413 if "too large" in str(exc) else 400)
+
+    async def inpaint(request: Request) -> Response:
+        try:
+            parsed = parse_inpaint_request(await read_json(request), resolution)
+        except DemoError as exc:
+            return error(str(exc), 413 if "too large" in str(exc) else 400)
+        lines = (json.dumps(event) + "\n" for event in inpaint_events(pipe, parsed, lock))
+        return StreamingResponse(lines, media_type="application/x-ndjson")
+
+    async def server_error(_request: Request, exc: Exception) -> Response:
+        log.exception("request failed", exc_info=exc)
+        return error(f"the server failed on this request: {type(exc).__name__}", 500)
+
+    return Starlette(routes=[
+        Route("/", page), Route("/api/info", info), Route("/api/examples/{name}", example),
+        Route("/api/prepare", prepare, methods=["POST"]), Route("/api/inpaint", inpaint, methods=["POST"]),
+    ], exception_handlers={Exception: server_error})
+
+
+def serve(pipe, host: str = "127.0.0.1", port: int = 7860, examples_dir: Optional[Path] = None) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(pipe, examples_dir), host=host, port=port, log_level="warning")
