@@ -1,0 +1,60 @@
+"""Latency of one demo request: POST /api/inpaint with the shipped model at T = 12, answered in full
+(every step's pictures streamed, then the result), through the real app (Starlette test client).
+
+    python benchmarks/demo_request.py [--repeats 10] [--steps 12] [--device cpu]
+
+Prints the median and the slowest of the repeats after one warm-up request; the goal is < 2 s on
+the 2-core CPU the project is developed on (docs/demo.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maskgit.demo.app import create_app
+from maskgit.demo.handler import png_data_url
+from maskgit.masks import generate_mask
+from maskgit.pipeline import MaskGIT
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="catface64")
+    args = parser.parse_args()
+
+    from starlette.testclient import TestClient
+
+    pipe = MaskGIT.from_pretrained(args.model, device=args.device)
+    client = TestClient(create_app(pipe, REPO / "examples" / "cases" / "gt"))
+    image = client.get("/api/examples/" + client.get("/api/info").json()["examples"][0]).json()["image"]
+    res = pipe.resolution
+    times = []
+    for i in range(args.repeats + 1):
+        hole = generate_mask("brush", res, np.random.default_rng([7, i]))
+        body = {"image": image, "mask": png_data_url(hole.astype(np.uint8) * 255), "steps": args.steps, "seed": i}
+        start = time.perf_counter()
+        response = client.post("/api/inpaint", json=body)
+        lines = response.text.splitlines()
+        elapsed = time.perf_counter() - start
+        assert response.status_code == 200 and '"result"' in lines[-1], lines[-1][:200]
+        if i:  # the first request warms up
+            times.append(elapsed)
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"model {args.model}, T = {args.steps}, {args.repeats} requests")
+    print(f"median {statistics.median(times):.3f} s, slowest {max(times):.3f} s per request")
+
+
+if __name__ == "__main__":
+    main()
