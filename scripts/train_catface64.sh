@@ -17,7 +17,8 @@ usage() {
     cat <<'TXT'
 Options:
   --device DEV               cpu, cuda, cuda:1 (default: cuda if available)
-  --recipe NAME              gpu: configs/*/catface64-gpu.yaml; cpu: configs/*/small-cpu.yaml; tiny: the tiny presets
+  --recipe NAME              gpu: configs/*/catface64-gpu.yaml; cpu: configs/*/small-cpu.yaml (tokenizer,
+                             transformer and sampling defaults); tiny: the tiny presets
   --data DIR                 training images (default: ../shared/data/catface64/train)
   --cases DIR                evaluation cases, lab layout with gt/ (default: ../shared/data/catface64/val-cases)
   --out DIR                  run folder (required)
@@ -48,11 +49,11 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$OUT" ] || { echo "train_catface64.sh: --out DIR is required (see --help)" >&2; exit 2; }
 case "$RECIPE" in
-    tiny) TOK_CONFIG=tiny TR_CONFIG=tiny DEFAULT_MIN=(0.2 0.2) ;;
+    tiny) TOK_CONFIG=tiny TR_CONFIG=tiny DEFAULT_MIN=(0.2 0.2) SAMPLING=() ;;
     gpu) TOK_CONFIG="$ROOT/configs/tokenizer/catface64-gpu.yaml" TR_CONFIG="$ROOT/configs/transformer/catface64-gpu.yaml"
-         DEFAULT_MIN=(3 4.5) ;;
+         DEFAULT_MIN=(3 4.5) SAMPLING=(--sampling "$ROOT/configs/sampling/catface64-gpu.yaml") ;;
     cpu) TOK_CONFIG="$ROOT/configs/tokenizer/small-cpu.yaml" TR_CONFIG="$ROOT/configs/transformer/small-cpu.yaml"
-         DEFAULT_MIN=(30 80) ;;
+         DEFAULT_MIN=(30 80) SAMPLING=(--sampling "$ROOT/configs/sampling/small-cpu.yaml") ;;
     *) echo "train_catface64.sh: --recipe must be gpu, cpu or tiny, not $RECIPE" >&2; exit 2 ;;
 esac
 TOK_MIN="${TOK_MIN:-${DEFAULT_MIN[0]}}" TR_MIN="${TR_MIN:-${DEFAULT_MIN[1]}}"
@@ -89,7 +90,8 @@ if has_stage transformer; then
         --config "$TR_CONFIG" --out "$OUT/maskgit" --time-limit "$TR_MIN" "${DEVICE_ARGS[@]}" "${QUIET[@]}"
 fi
 if has_stage export; then
-    run_stage export - "${MASKGIT_CMD[@]}" export --model "$OUT/maskgit" --out "$OUT/export" --dtype float16 --force -q
+    run_stage export - "${MASKGIT_CMD[@]}" export --model "$OUT/maskgit" --out "$OUT/export" --dtype float16 --force \
+        "${SAMPLING[@]}" -q
 fi
 if has_stage evaluate; then
     run_stage inpaint - "${MASKGIT_CMD[@]}" inpaint --model "$OUT/export" "$CASES" --out "$OUT/val-cases" --seed 0 --overwrite \

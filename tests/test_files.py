@@ -52,3 +52,15 @@ def test_export_command(micro_pipe, tmp_path, capsys):
     assert main(["export", "--model", str(run), "--out", str(out), "--dtype", "float32", "--force", "-q"]) == 0
     assert weight_files(out / "transformer") == [out / "transformer" / WEIGHTS_NAME]
     assert not list(tmp_path.glob(".exported*"))  # no staging folder left behind
+
+
+def test_export_writes_sampling_defaults_from_a_file(micro_pipe, tmp_path, capsys):
+    run = micro_pipe.save_pretrained(tmp_path / "run")
+    (tmp_path / "sampling.yaml").write_text("min_overlap: 0.25\nchoice_temperature: 2.0\n")
+    out = tmp_path / "exported"
+    assert main(["export", "--model", str(run), "--out", str(out), "--sampling", str(tmp_path / "sampling.yaml"), "-q"]) == 0
+    sampling = MaskGIT.from_pretrained(out).sampling
+    assert (sampling.min_overlap, sampling.choice_temperature, sampling.steps) == (0.25, 2.0, micro_pipe.sampling.steps)
+    (tmp_path / "bad.yaml").write_text("min_overlapp: 0.25\n")
+    assert main(["export", "--model", str(run), "--out", str(tmp_path / "x"), "--sampling", str(tmp_path / "bad.yaml")]) == 2
+    assert "min_overlapp" in capsys.readouterr().err and not (tmp_path / "x").exists()

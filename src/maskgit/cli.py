@@ -411,6 +411,11 @@ def _export(args: argparse.Namespace) -> None:
         if not args.force:
             raise MaskgitError(f"{out} exists and is not empty; pass --force to replace it")
     pipe = MaskGIT.from_pretrained(args.model)
+    if args.sampling:
+        from .config import SamplingConfig, config_from_dict, read_config_file
+
+        pipe.sampling = config_from_dict(SamplingConfig, read_config_file(args.sampling), base=pipe.sampling,
+                                         source=args.sampling)
     staging = out.with_name(f".{out.name}.export-tmp")
     shutil.rmtree(staging, ignore_errors=True)
     pipe.save_pretrained(staging, dtype=getattr(torch, args.dtype), max_shard_bytes=int(args.max_shard_mb * 2**20))
@@ -432,6 +437,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    help="storage type of the weights (cast back to float32 on loading; default float16)")
     p.add_argument("--max-shard-mb", type=float, default=14.0, help="largest weight file, in MiB (default 14)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--sampling", metavar="FILE",
+                   help="YAML/JSON of sampling defaults (SamplingConfig fields) written into the exported "
+                        "sampling.json over the model's own, e.g. configs/sampling/small-cpu.yaml")
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_export)
 
