@@ -72,7 +72,7 @@ class FixedLogits(torch.nn.Module):
         self.config = TransformerConfig(codebook_size=logits.shape[-1], num_tokens=logits.shape[1], dim=8,
                                         num_layers=1, num_heads=1, mlp_dim=8)
 
-    def forward(self, token_ids):
+    def forward(self, token_ids, hint_ids=None):
         return self.logits[: token_ids.shape[0]].clone()
 
 
@@ -222,3 +222,24 @@ def test_bad_sampling_config():
         SamplingConfig(steps=8, sweet_spot=9)
     with pytest.raises(ConfigError, match="schedule"):
         SamplingConfig(schedule="nope")
+
+
+def test_border_first_reveals_tokens_next_to_known_ones_first():
+    """With equal probabilities and no noise, the prior alone decides: the hole is peeled from its border."""
+    from maskgit.sampling import known_neighbour_share
+
+    grid = 8
+    unknown = torch.zeros(1, grid, grid, dtype=torch.bool)
+    unknown[0, 2:6, 2:6] = True  # a 4x4 hole: 12 border tokens around a 2x2 core
+    share = known_neighbour_share(unknown.flatten(1), grid).reshape(grid, grid)
+    assert share[2, 2] == pytest.approx(5 / 8) and share[2, 3] == pytest.approx(3 / 8) and share[3, 3] == 0
+    logits = torch.zeros(1, grid * grid, K)
+    tokens = torch.zeros(1, grid * grid, dtype=torch.long)
+    cfg = SamplingConfig(steps=2, schedule="linear", choice_temperature=0.0, border_first=1.0)
+    result = iterative_decode(FixedLogits(logits), tokens, unknown.flatten(1), cfg, gens(1), return_trace=True)
+    still = result.steps[0].unknown.reshape(grid, grid)
+    assert int(still.sum()) == 8 and still[3:5, 3:5].all()  # the core stays masked; corners (5/8) went first
+    assert not still[2, 2] and not still[5, 5]
+    plain = iterative_decode(FixedLogits(logits), tokens, unknown.flatten(1), SamplingConfig(
+        steps=2, schedule="linear", choice_temperature=0.0), gens(1), return_trace=True)
+    assert not plain.steps[0].unknown.reshape(grid, grid)[3:5, 3:5].all()  # without the prior: index order

@@ -381,6 +381,9 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dilate", type=int, help="extra ring of unknown tokens around each hole")
     p.add_argument("--min-overlap", type=float, help="a token is unknown when more than this share of its patch is hole")
     p.add_argument("--feather", type=int, help="blend this many known pixels at the hole border (0: bit-exact)")
+    p.add_argument("--border-first", type=float,
+                   help="reveal tokens with more known neighbours first: this times their known share is added "
+                        "to the confidence (0: off)")
     p.add_argument("--prefill", choices=PREFILLS,
                    help="what fills the hole (at the input's size) before encoding; the model's default is gray")
     p.add_argument("--no-composite", dest="composite", action="store_const", const=False,

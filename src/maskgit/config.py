@@ -245,6 +245,7 @@ class SamplingConfig:
     composite: bool = True  # paste known pixels back exactly
     feather: int = 0  # pixels of soft blend at the hole border (0: hard, bit-exact outside the hole)
     prefill: str = "gray"  # what fills the hole before encoding: gray, mean, telea, navier-stokes (image_io.fill_hole)
+    border_first: float = 0.0  # confidence bonus x share of known neighbours: fill from the border inwards
 
     def __post_init__(self) -> None:
         from .schedules import MASK_SCHEDULES
@@ -263,8 +264,8 @@ class SamplingConfig:
 
         if self.prefill not in PREFILLS:
             raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
-        if self.dilate < 0 or self.feather < 0 or not 0 <= self.min_overlap < 1:
-            raise ConfigError("dilate and feather must be >= 0, min_overlap in [0, 1)")
+        if self.dilate < 0 or self.feather < 0 or self.border_first < 0 or not 0 <= self.min_overlap < 1:
+            raise ConfigError("dilate, feather and border_first must be >= 0, min_overlap in [0, 1)")
 
 
 def _transformer_lab() -> TransformerTrainingConfig:

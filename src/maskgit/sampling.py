@@ -10,7 +10,8 @@ Step t of T (t = 1 … T), for each image of the batch:
    - "prob":    p + τ·(1 − t/T)·g — probability with the same annealed noise; with τ of a few
      units the noise dominates early steps, so the order is close to random at first;
    - "lab":     p + τ·10⁻³·(1 − γ(t/T))·g — the lab report's code, noise kept tiny (and growing);
-   with τ = 0 every rule reveals the most probable positions first;
+   with τ = 0 every rule reveals the most probable positions first; `border_first` = β adds
+   β · (share of the 8 neighbours already known), so the hole is filled from its border inwards;
 4. the ⌊γ(t/T) · n₀⌋ least confident unknown positions stay masked (n₀ = the image's unknown
    count before step 1; at least one fewer than before, none after the last step); the rest are
    filled with their predictions and never change again.
@@ -20,10 +21,12 @@ step's predictions. Tokens known at the start are never changed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .config import SamplingConfig
 from .schedules import mask_ratio
@@ -100,6 +103,16 @@ def noise_scale(cfg: SamplingConfig, step: int) -> float:
     return cfg.choice_temperature * (1 - step / cfg.steps)
 
 
+def known_neighbour_share(unknown: torch.Tensor, grid: int) -> torch.Tensor:
+    """(B, N) float: the share of each position's 8 neighbours (inside the grid) that are known."""
+    known = (~unknown).float().reshape(-1, 1, grid, grid)
+    kernel = torch.ones(1, 1, 3, 3, device=known.device)
+    kernel[0, 0, 1, 1] = 0
+    count = F.conv2d(known, kernel, padding=1)
+    neighbours = F.conv2d(torch.ones_like(known), kernel, padding=1)
+    return (count / neighbours).flatten(1)
+
+
 @torch.no_grad()
 def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, unknown: torch.Tensor,
                 n_start: torch.Tensor, step: int, cfg: SamplingConfig, generators: Optional[list[torch.Generator]] = None,
@@ -116,6 +129,8 @@ def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, 
     ids, probs = choose_tokens(logits, cfg, generators)
     predicted = torch.where(unknown, ids, token_ids)
     confidence = probs.clamp_min(1e-30).log() if cfg.confidence == "logprob" else probs
+    if cfg.border_first:
+        confidence = confidence + cfg.border_first * known_neighbour_share(unknown, math.isqrt(unknown.shape[1]))
     scale = noise_scale(cfg, step)
     if scale > 0:
         confidence = confidence + scale * _gumbel(tuple(confidence.shape), confidence.device, generators)
