@@ -22,8 +22,8 @@ Options:
   --data DIR                 training images (default: ../shared/data/catface64/train)
   --cases DIR                evaluation cases, lab layout with gt/ (default: ../shared/data/catface64/val-cases)
   --out DIR                  run folder (required)
-  --tokenizer-minutes M      budget of the tokenizer stage (default: gpu 3, cpu 30, tiny 0.2)
-  --transformer-minutes M    budget of the transformer stage (default: gpu 4.5, cpu 80, tiny 0.2)
+  --tokenizer-minutes M      budget of the tokenizer stage (default: gpu 3, cpu 36, tiny 0.2)
+  --transformer-minutes M    budget of the transformer stage (default: gpu 4.5, cpu 78, tiny 0.2)
   --stages LIST              comma-separated subset of tokenizer,encode,transformer,export,evaluate (default: all)
   --progress                 show progress bars and the training commands' messages
 TXT
@@ -53,7 +53,7 @@ case "$RECIPE" in
     gpu) TOK_CONFIG="$ROOT/configs/tokenizer/catface64-gpu.yaml" TR_CONFIG="$ROOT/configs/transformer/catface64-gpu.yaml"
          DEFAULT_MIN=(3 4.5) SAMPLING=(--sampling "$ROOT/configs/sampling/catface64-gpu.yaml") ;;
     cpu) TOK_CONFIG="$ROOT/configs/tokenizer/small-cpu.yaml" TR_CONFIG="$ROOT/configs/transformer/small-cpu.yaml"
-         DEFAULT_MIN=(30 80) SAMPLING=(--sampling "$ROOT/configs/sampling/small-cpu.yaml") ;;
+         DEFAULT_MIN=(36 78) SAMPLING=(--sampling "$ROOT/configs/sampling/small-cpu.yaml") ;;
     *) echo "train_catface64.sh: --recipe must be gpu, cpu or tiny, not $RECIPE" >&2; exit 2 ;;
 esac
 TOK_MIN="${TOK_MIN:-${DEFAULT_MIN[0]}}" TR_MIN="${TR_MIN:-${DEFAULT_MIN[1]}}"
