@@ -31,7 +31,7 @@ def _request(size=32, hole=(slice(8, 20), slice(10, 22)), **extra):
 
 def test_a_request_streams_every_step_then_a_result_that_keeps_the_known_pixels(micro_pipe):
     payload, image, hole = _request()
-    events = list(inpaint_events(micro_pipe, parse_inpaint_request(payload, 32)))
+    events = list(inpaint_events(micro_pipe, parse_inpaint_request(payload, micro_pipe)))
     assert events[0] == {"type": "start", "steps": 4, "sweet_spot": None}
     steps = [e for e in events if e["type"] == "step"]
     assert [e["step"] for e in steps] == [1, 2, 3, 4]
@@ -53,7 +53,7 @@ def test_images_of_any_size_are_centre_cropped_and_resized_for_the_model(micro_p
     wide[:, 12:88] = 200  # the centre square (and a margin) bright, the far sides dark
     payload, _, _ = _request()
     payload["image"] = _png(wide)
-    request = parse_inpaint_request(payload, 32)
+    request = parse_inpaint_request(payload, micro_pipe)
     assert request.image.shape == (32, 32, 3) and request.image.min() >= 150
 
 
@@ -61,6 +61,11 @@ def test_images_of_any_size_are_centre_cropped_and_resized_for_the_model(micro_p
     ({"image": "data:image/png;base64,aGVsbG8="}, "not an image"),
     ({"image": "%%%"}, "not valid base64"),
     ({"image": None}, "no image"),
+    ({"image": "data:"}, "holds no data"),
+    ({"schedule": ["cosine"]}, "schedule must be one of"),
+    ({"steps": 4.5}, "steps must be a whole number"),
+    ({"steps": True}, "steps must be a number"),
+    ({"steps": None, "sweet_spot": 13}, r"sweet spot \(13\) cannot be after the last step \(12\)"),
     ({"mask": None}, "no mask"),
     ({"mask": "empty"}, "the mask is empty"),
     ({"mask": "full"}, "covers the whole image"),
@@ -72,25 +77,56 @@ def test_images_of_any_size_are_centre_cropped_and_resized_for_the_model(micro_p
     ({"prefill": "magic"}, "pre-fill must be one of"),
     ({"seed": -1}, "seed must be between"),
 ])
-def test_bad_requests_get_a_message_for_the_user(change, message):
+def test_bad_requests_get_a_message_for_the_user(micro_pipe, change, message):
     payload, _, _ = _request()
     special = {"empty": np.zeros((32, 32)), "full": np.full((32, 32), 255), "small": np.full((16, 16), 255)}
     payload.update({k: _png(special[v]) if isinstance(v, str) and v in special else v for k, v in change.items()})
     with pytest.raises(DemoError, match=message):
-        parse_inpaint_request(payload, 32)
+        parse_inpaint_request(payload, micro_pipe)
 
 
-def test_a_failing_request_reports_an_error_event():
-    class Broken:
-        class sampling:
-            steps, sweet_spot = 12, None
+def test_a_failing_request_reports_an_error_event(micro_pipe, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
 
-        def inpaint(self, *args, **kwargs):
-            raise RuntimeError("out of memory")
-
-    payload, _, _ = _request()
-    events = list(inpaint_events(Broken(), parse_inpaint_request(payload, 32)))
+    request = parse_inpaint_request(_request()[0], micro_pipe)
+    monkeypatch.setattr(micro_pipe, "inpaint", broken)
+    events = list(inpaint_events(micro_pipe, request))
     assert events[-1] == {"type": "error", "message": "inpainting failed: RuntimeError: out of memory"}
+
+
+def test_a_client_that_goes_away_stops_the_decoding_and_frees_the_model(micro_pipe):
+    import threading
+    import time
+
+    lock = threading.Lock()
+    events = inpaint_events(micro_pipe, parse_inpaint_request(_request(steps=40)[0], micro_pipe), lock)
+    assert next(events)["type"] == "start" and next(events)["step"] == 1
+    events.close()  # what the server does when the client disconnects
+    deadline = time.time() + 10
+    while lock.locked() and time.time() < deadline:
+        time.sleep(0.01)
+    assert not lock.locked()
+    # A request that waits for the model says so.
+    lock.acquire()
+    waiting = inpaint_events(micro_pipe, parse_inpaint_request(_request()[0], micro_pipe), lock)
+    assert next(waiting)["type"] == "start" and next(waiting) == {"type": "queued"}
+    lock.release()
+    assert list(waiting)[-1]["type"] == "result"
+
+
+def test_photos_are_turned_upright_from_their_exif_orientation():
+    from maskgit.demo.handler import model_image
+
+    tall = np.zeros((40, 20, 3), np.uint8)
+    tall[:20] = 255  # top half white
+    image = Image.fromarray(np.rot90(tall).copy())  # stored sideways (40 wide, 20 high)...
+    exif = image.getexif()
+    exif[0x0112] = 6  # ...tagged "rotate 90 degrees clockwise to view"
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif, quality=95)
+    upright = model_image(Image.open(io.BytesIO(buffer.getvalue())), 32)
+    assert upright[:4].mean() > 200 and upright[-4:].mean() < 50
 
 
 def test_decoding_refuses_huge_images():
@@ -118,14 +154,17 @@ def client(micro_pipe, tmp_path):
     examples = tmp_path / "examples"
     examples.mkdir()
     Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(examples / "cat.png")
-    return TestClient(create_app(micro_pipe, examples, max_upload_bytes=200_000))
+    (examples / "broken.png").write_bytes(b"not a png")
+    return TestClient(create_app(micro_pipe, examples, max_file_bytes=150_000))
 
 
 def test_the_api_serves_the_page_settings_examples_and_results(client):
     page = client.get("/")
     assert page.status_code == 200 and "MaskGIT inpainting" in page.text
     info = client.get("/api/info").json()
-    assert info["resolution"] == 32 and info["examples"] == ["cat.png"] and info["defaults"]["steps"] == 12
+    assert info["resolution"] == 32 and info["examples"] == ["broken.png", "cat.png"] and info["defaults"]["steps"] == 12
+    assert client.get("/api/examples/broken.png").json() == {
+        "error": "the example broken.png is not an image this demo can read (use PNG, JPEG or WebP)"}
     example = _decode(client.get("/api/examples/cat.png").json()["image"])
     assert example.shape == (32, 32, 3) and (example == 90).all()
     assert client.get("/api/examples/../../etc/passwd").status_code == 404
@@ -142,7 +181,8 @@ def test_bad_uploads_are_refused_with_a_message_and_the_server_keeps_serving(cli
         "error": "the mask is empty: paint the hole to fill first"}
     assert client.post("/api/prepare", json={"image": "data:image/png;base64,aGVsbG8="}).status_code == 400
     assert client.post("/api/inpaint", content=b"{not json").json()["error"] == "the request is not valid JSON"
-    huge = client.post("/api/prepare", json={"image": "A" * 300_000})
+    assert client.post("/api/prepare", json={"image": "data:"}).json() == {"error": "the upload holds no data"}
+    huge = client.post("/api/prepare", json={"image": "A" * 1_400_000})  # > 4/3 x 150 kB + 1 MiB for the mask
     assert huge.status_code == 413 and "too large" in huge.json()["error"]
     assert client.post("/api/inpaint", json=payload).status_code == 200  # still serving
 

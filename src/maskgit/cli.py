@@ -543,12 +543,23 @@ def _demo(args: argparse.Namespace) -> None:
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise MaskgitError(f"the demo needs its extra ({exc.name} is missing): pip install -e '.[demo]'") from None
+    import socket
+
     from .pipeline import DEFAULT_MODEL, MaskGIT, pick_device
 
+    if args.examples and not Path(args.examples).is_dir():
+        raise MaskgitError(f"--examples {args.examples}: no such folder")
+    try:  # a clear message now rather than uvicorn's after the model has loaded
+        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((args.host, args.port))
+    except OSError as exc:
+        raise MaskgitError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port") from None
     pipe = MaskGIT.from_pretrained(args.model or DEFAULT_MODEL, device=pick_device(args.device))
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s: anyone who can reach this machine can use the demo", args.host)
-    print(f"MaskGIT demo on http://{args.host}:{args.port}/ (Ctrl+C stops it)", flush=True)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"MaskGIT demo on http://{shown}:{args.port}/ (Ctrl+C stops it)", flush=True)
     serve(pipe, args.host, args.port, Path(args.examples) if args.examples else None)
 
 

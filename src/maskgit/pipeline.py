@@ -122,13 +122,8 @@ class MaskGIT:
             InpaintOutput(images=[PIL.Image, ...], trace=[InpaintTrace, ...] or None).
         """
         check_convention(mask_convention)
-        overrides = dict(steps=steps, schedule=schedule, choice_temperature=choice_temperature, **sampling_overrides)
-        values = {k: v for k, v in overrides.items() if v is not None}
-        if sweet_spot is not None:
-            values["sweet_spot"] = sweet_spot or None  # 0 turns the sweet spot off
-        elif steps is not None and self.sampling.sweet_spot is not None and self.sampling.sweet_spot > steps:
-            values["sweet_spot"] = None  # the model's default sweet spot does not fit the steps asked for
-        cfg = replace(self.sampling, **values)
+        cfg = self.sampling_for(steps=steps, sweet_spot=sweet_spot, schedule=schedule,
+                                choice_temperature=choice_temperature, **sampling_overrides)
         originals = _as_image_list(images)
         holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
         generators = _per_image_generators(generator, len(originals))
@@ -157,6 +152,18 @@ class MaskGIT:
                 if return_trace:
                     traces[i] = batch_traces[j]
         return InpaintOutput([o for o in outputs if o is not None], [t for t in traces if t is not None] if return_trace else None)
+
+    def sampling_for(self, **overrides: Any) -> SamplingConfig:
+        """The sampling settings a call with these keyword overrides uses (None: the model's default;
+        sweet_spot=0: none; the model's sweet spot is dropped when the steps asked for end before it).
+        Raises ConfigError for settings that do not fit together."""
+        values = {k: v for k, v in overrides.items() if v is not None and k != "sweet_spot"}
+        sweet_spot, steps = overrides.get("sweet_spot"), overrides.get("steps")
+        if sweet_spot is not None:
+            values["sweet_spot"] = sweet_spot or None  # 0 turns the sweet spot off
+        elif steps is not None and self.sampling.sweet_spot is not None and self.sampling.sweet_spot > steps:
+            values["sweet_spot"] = None  # the model's default sweet spot does not fit the steps asked for
+        return replace(self.sampling, **values)
 
     def _step_reporter(self, index: list[int], callback: Callable[[int, int, np.ndarray, Image.Image], None]
                        ) -> Callable[[int, DecodeStep], None]:

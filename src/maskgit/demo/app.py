@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from .handler import (MAX_UPLOAD_BYTES, DemoError, decode_image, inpaint_events, list_examples, model_image,
-                      parse_inpaint_request, png_data_url)
+from .handler import (MAX_BODY_BYTES, MAX_FILE_BYTES, DemoError, UploadTooLarge, decode_image, inpaint_events,
+                      list_examples, model_image, open_image, parse_inpaint_request, png_data_url)
 
 log = logging.getLogger(__name__)
 
@@ -17,15 +17,19 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "cases" / "gt"  # in a source checkout
 
 
-def create_app(pipe, examples_dir: Optional[Path] = None, max_upload_bytes: int = MAX_UPLOAD_BYTES):
-    """A Starlette app serving `pipe` (a MaskGIT); `examples_dir`: images offered on the page."""
+def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = MAX_FILE_BYTES):
+    """A Starlette app serving `pipe` (a MaskGIT); `examples_dir`: images offered on the page;
+    image files over `max_file_bytes` are refused (the request body, base64, over ~4/3 of it)."""
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 
     examples_dir = examples_dir if examples_dir is not None else REPO_EXAMPLES
     resolution = pipe.resolution
+    max_body_bytes = max_file_bytes * 4 // 3 + (MAX_BODY_BYTES - MAX_FILE_BYTES * 4 // 3)
+    limit = f"the limit is {max_file_bytes / 2**20:.0f} MiB per image"
     lock = threading.Lock()  # one inpainting at a time: the model is shared
 
     def error(message: str, status: int = 400) -> JSONResponse:
@@ -33,14 +37,13 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_upload_bytes: int 
 
     async def read_json(request: Request):
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_upload_bytes:
-            raise DemoError(f"the upload is too large ({int(length) / 2**20:.1f} MiB; the limit is "
-                            f"{max_upload_bytes / 2**20:.0f} MiB)")
+        if length is not None and length.isdigit() and int(length) > max_body_bytes:
+            raise UploadTooLarge(f"the upload is too large (about {int(length) * 3 / 4 / 2**20:.1f} MiB; {limit})")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > max_upload_bytes:
-                raise DemoError(f"the upload is too large (the limit is {max_upload_bytes / 2**20:.0f} MiB)")
+            if len(body) > max_body_bytes:
+                raise UploadTooLarge(f"the upload is too large ({limit})")
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -56,7 +59,7 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_upload_bytes: int 
         s = pipe.sampling
         return JSONResponse({
             "resolution": resolution, "token_grid": pipe.tokenizer.config.token_grid,
-            "schedules": list(MASK_SCHEDULES), "prefills": list(PREFILLS), "max_upload_bytes": max_upload_bytes,
+            "schedules": list(MASK_SCHEDULES), "prefills": list(PREFILLS), "max_file_bytes": max_file_bytes,
             "defaults": {"schedule": s.schedule, "steps": s.steps, "sweet_spot": s.sweet_spot or 0,
                          "choice_temperature": s.choice_temperature, "prefill": s.prefill, "seed": 0},
             "examples": list_examples(examples_dir),
@@ -66,25 +69,30 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_upload_bytes: int 
         name = request.path_params["name"]
         if name not in list_examples(examples_dir):
             return error(f"no example named {name!r}", 404)
-        from PIL import Image
 
-        with Image.open(examples_dir / name) as image:
-            return JSONResponse({"image": png_data_url(model_image(image, resolution))})
+        def load() -> str:
+            return png_data_url(model_image(open_image(examples_dir / name, f"example {name}"), resolution))
+
+        try:
+            return JSONResponse({"image": await run_in_threadpool(load)})
+        except DemoError as exc:
+            return error(str(exc))
+
+    def prepared(payload) -> dict:
+        image = decode_image(payload.get("image") if isinstance(payload, dict) else None, "upload")
+        return {"image": png_data_url(model_image(image, resolution)), "original_size": [image.width, image.height]}
 
     async def prepare(request: Request) -> Response:
-        try:
-            payload = await read_json(request)
-            image = decode_image(payload.get("image") if isinstance(payload, dict) else None, "upload")
-            return JSONResponse({"image": png_data_url(model_image(image, resolution)),
-                                 "original_size": [image.width, image.height]})
+        try:  # decoding runs in a worker thread: a big image does not stall the other requests
+            return JSONResponse(await run_in_threadpool(prepared, await read_json(request)))
         except DemoError as exc:
-            return error(str(exc), 413 if "too large" in str(exc) else 400)
+            return error(str(exc), 413 if isinstance(exc, UploadTooLarge) else 400)
 
     async def inpaint(request: Request) -> Response:
         try:
-            parsed = parse_inpaint_request(await read_json(request), resolution)
+            parsed = await run_in_threadpool(parse_inpaint_request, await read_json(request), pipe)
         except DemoError as exc:
-            return error(str(exc), 413 if "too large" in str(exc) else 400)
+            return error(str(exc), 413 if isinstance(exc, UploadTooLarge) else 400)
         lines = (json.dumps(event) + "\n" for event in inpaint_events(pipe, parsed, lock))
         return StreamingResponse(lines, media_type="application/x-ndjson")
 
