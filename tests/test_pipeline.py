@@ -247,7 +247,7 @@ def test_oracles_use_the_ground_truth_only_where_a_perfect_model_would(micro_pip
     for image, truth, hole in zip(images, truths, holes):
         image[hole] = 128
         truth[~hole] = image[~hole]  # the ground truth agrees with the input outside the hole
-    pipe, tok = micro_pipe, micro_pipe.tokenizer
+    pipe, tok, out_true = micro_pipe, micro_pipe.tokenizer, None
     tensor = lambda arrays: uint8_to_tensor(torch.from_numpy(np.stack(arrays)))  # noqa: E731
     true_ids = tok.encode(tensor(truths)).flatten(1)
     context = tok.encode(tensor([fill_hole(i, h, pipe.sampling.prefill) for i, h in zip(images, holes)])).flatten(1)
@@ -256,10 +256,13 @@ def test_oracles_use_the_ground_truth_only_where_a_perfect_model_would(micro_pip
     reconstruction = tensor_to_uint8(tok.decode(true_ids))
     for mode, decoded in (("true-tokens", expected), ("reconstruction", reconstruction)):
         out = [np.asarray(o) for o in pipe.oracle(images, holes, truths, mode)]
+        out_true = out if mode == "true-tokens" else out_true
         for o, image, hole, d in zip(out, images, holes, decoded):
             assert np.array_equal(o[~hole], image[~hole]) and np.array_equal(o[hole], d[hole])
     with pytest.raises(ValueError, match="oracle"):
         pipe.oracle(images, holes, truths, "perfect")
+    # Sampling overrides mean what they mean for inpaint (sweet_spot=0: none).
+    assert np.array_equal(np.asarray(pipe.oracle(images, holes, truths, sweet_spot=0)[0]), np.asarray(out_true[0]))
     # The command line: lab-layout cases with gt/ only.
     pipe.save_pretrained(tmp_path / "model")
     lab = _lab_folder(tmp_path / "lab", truths, holes)

@@ -285,7 +285,7 @@ def _inpaint(args: argparse.Namespace) -> None:
     from .config import SamplingConfig
     from .inpaint.baselines import classical_filler
     from .inpaint.jobs import find_inpaint_jobs
-    from .inpaint.lab_layout import GT_DIR, is_lab_layout
+    from .inpaint.lab_layout import GT_DIR, ground_truth_path, is_lab_layout
     from .inpaint.run import inpaint_jobs, maskgit_filler, oracle_filler
     from .pipeline import DEFAULT_MODEL, MaskGIT, pick_device
 
@@ -306,8 +306,7 @@ def _inpaint(args: argparse.Namespace) -> None:
     if args.oracle:
         if not all(Path(p).is_dir() and (Path(p) / GT_DIR).is_dir() for p in args.inputs):
             raise MaskgitError(f"--oracle needs the ground truth: give lab-layout cases folders holding {GT_DIR}/")
-        truths = [Path(p) / GT_DIR for p in args.inputs for _ in find_inpaint_jobs([p])]
-        truths = [root / job.name for root, job in zip(truths, jobs)]
+        truths = [ground_truth_path(job.image, job.name) for job in jobs]
         for path in truths:
             if not path.is_file():
                 raise MaskgitError(f"--oracle: no ground truth {path}")

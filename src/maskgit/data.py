@@ -131,6 +131,11 @@ TOKENS_NAME = "tokens.safetensors"
 TOKENS_META = "tokens.json"
 
 
+def token_storage_dtype(codebook_size: int) -> torch.dtype:
+    """The smallest integer type that holds every code id, for token files."""
+    return torch.int16 if codebook_size <= 32767 else torch.int32
+
+
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
     """sha256 of a saved tokenizer's weight file(s) (identifies the tokenizer a token cache was made with)."""
     import hashlib
@@ -162,7 +167,7 @@ def encode_folder(tokenizer, tokenizer_dir: str | Path, data_dir: str | Path, ou
     device = next(tokenizer.parameters()).device
     dataset = ImageFolder(data_dir, tokenizer.config.resolution, progress=progress)
     views = [False, True] if flips else [False]
-    dtype = torch.int16 if tokenizer.config.codebook_size <= 32767 else torch.int32
+    dtype = token_storage_dtype(tokenizer.config.codebook_size)
     chunks = []
     for start in tqdm(range(0, len(dataset), batch_size), desc="encode", disable=not progress):
         images = dataset.batch(list(range(start, min(start + batch_size, len(dataset))))).to(device)
@@ -256,8 +261,8 @@ def encode_contexts(tokenizer, tokens: "TokenDataset", out_dir: str | Path, *, p
     device = next(tokenizer.parameters()).device
     views = [view == "hflip" for view in meta["views"]]
     jobs = [(i, v, k) for i in range(len(dataset)) for v in range(len(views)) for k in range(per_image)]
-    token_ids = torch.empty(len(dataset), len(views), per_image, grid * grid, dtype=tokens.token_ids.dtype
-                            if tokens.token_ids.dtype != torch.long else torch.int32)
+    token_ids = torch.empty(len(dataset), len(views), per_image, grid * grid,
+                            dtype=token_storage_dtype(tokenizer.config.codebook_size))
     unknown = torch.empty(len(dataset), len(views), per_image, grid * grid, dtype=torch.uint8)
     for start in tqdm(range(0, len(jobs), batch_size), desc=f"contexts ({prefill})", disable=not progress):
         batch = jobs[start : start + batch_size]

@@ -241,7 +241,7 @@ class MaskGIT:
         """
         if mode not in ORACLES:
             raise ValueError(f"unknown oracle {mode!r}; choose from {', '.join(ORACLES)}")
-        cfg = replace(self.sampling, **sampling_overrides)
+        cfg = self.sampling_for(**sampling_overrides)
         originals, truths = [np.asarray(im) for im in images], [np.asarray(im) for im in ground_truth]
         holes = [np.asarray(h, dtype=bool) for h in holes]
         res = self.resolution

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from .handler import (MAX_BODY_BYTES, MAX_FILE_BYTES, DemoError, UploadTooLarge, decode_image, inpaint_events,
+from .handler import (MAX_FILE_BYTES, DemoError, UploadTooLarge, body_limit, decode_image, inpaint_events,
                       list_examples, model_image, open_image, parse_inpaint_request, png_data_url)
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = 
 
     examples_dir = examples_dir if examples_dir is not None else REPO_EXAMPLES
     resolution = pipe.resolution
-    max_body_bytes = max_file_bytes * 4 // 3 + (MAX_BODY_BYTES - MAX_FILE_BYTES * 4 // 3)
+    max_body_bytes = body_limit(max_file_bytes)
     limit = f"the limit is {max_file_bytes / 2**20:.0f} MiB per image"
     lock = threading.Lock()  # one inpainting at a time: the model is shared
 

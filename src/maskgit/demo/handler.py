@@ -24,7 +24,6 @@ from ..image_io import IMAGE_EXTENSIONS, PREFILLS, resize_center_crop, to_rgb
 from ..schedules import MASK_SCHEDULES
 
 MAX_FILE_BYTES = 10 * 2**20  # largest image file a user may upload
-MAX_BODY_BYTES = MAX_FILE_BYTES * 4 // 3 + 2**20  # the request carries it base64-encoded, plus the mask
 MAX_PIXELS = 40_000_000  # decoded image size refused beyond this (decompression bombs)
 MAX_STEPS = 64
 
@@ -39,6 +38,11 @@ class UploadTooLarge(DemoError):
 
 class Cancelled(Exception):
     """The client went away: stop decoding."""
+
+
+def body_limit(max_file_bytes: int) -> int:
+    """Largest request body for image files of `max_file_bytes`: base64 (4/3) plus room for the mask."""
+    return max_file_bytes * 4 // 3 + 2**20
 
 
 def png_data_url(image: Image.Image | np.ndarray) -> str:

@@ -19,6 +19,12 @@ MASKED_DIR, MASKS_DIR, GT_DIR, INDEX_NAME = "masked_image", "mask64", "gt", "ind
 CONVENTION = "lab"  # mask64/: 0 = hole, 255 = known
 
 
+def ground_truth_path(masked_image: str | Path, name: str | Path) -> Path:
+    """`ROOT/gt/NAME` for the input `ROOT/masked_image/NAME` of a lab-layout folder."""
+    root = Path(masked_image).parents[len(Path(name).parts)]
+    return root / GT_DIR / name
+
+
 def is_lab_layout(folder: str | Path) -> bool:
     folder = Path(folder)
     return (folder / MASKED_DIR).is_dir() and (folder / MASKS_DIR).is_dir()

@@ -51,7 +51,8 @@ LOG_COLUMNS = ["train/loss", "train/accuracy", "val/loss", "val/accuracy", "val/
 
 
 class Contexts:
-    """Pre-filled inpainting contexts of a token cache (`data.encode_contexts`), on the training device."""
+    """Pre-filled inpainting contexts of a token cache (`data.encode_contexts`), in host memory: each
+    batch's rows are picked with CPU draws and only those rows are copied to the device."""
 
     def __init__(self, token_ids: torch.Tensor, unknown: torch.Tensor):
         self.token_ids, self.unknown = token_ids, unknown  # (I, V, M, N) long, bool
@@ -76,7 +77,7 @@ def prepare_contexts(cfg: TransformerTrainingConfig, tokenizer: VQGAN, dataset: 
     distributed.barrier()
     loaded = load_contexts(path, settings)
     assert loaded is not None
-    return Contexts(loaded[0].to(device), loaded[1].to(device))
+    return Contexts(*loaded)
 
 
 def training_batch(all_tokens: torch.Tensor, rows: torch.Tensor, views: torch.Tensor, cfg: TransformerTrainingConfig,
@@ -99,11 +100,9 @@ def training_batch(all_tokens: torch.Tensor, rows: torch.Tensor, views: torch.Te
         return targets.masked_fill(unknown, mask_id), None, targets, unknown, torch.zeros(batch, dtype=torch.bool, device=device)
     use = torch.rand(batch, generator=generator) < cfg.inpaint_mask_prob  # (B,)
     pick = torch.randint(contexts.per_image, (batch,), generator=generator)
-    use_d = to_device(use, device)[:, None]
-    ids = contexts.token_ids[rows_d, views_d, to_device(pick, device)]  # (B, N)
-    hole = contexts.unknown[rows_d, views_d, to_device(pick, device)] & use_d
-    candidates = hole.cpu() | ~use[:, None]
-    unknown = to_device(mask_within(candidates, cfg.mask_schedule, generator), device)
+    hole = contexts.unknown[rows, views, pick] & use[:, None]  # (B, N), on the host
+    unknown = to_device(mask_within(hole | ~use[:, None], cfg.mask_schedule, generator), device)
+    ids, hole, use_d = (to_device(t, device) for t in (contexts.token_ids[rows, views, pick], hole, use[:, None]))
     base = torch.where(use_d & ~hole, ids, targets)  # the pre-filled image's tokens outside the hole
     hints = torch.where(use_d, ids, torch.full_like(ids, mask_id))  # id K = no hint
     return base.masked_fill(unknown, mask_id), hints, targets, unknown, use_d[:, 0]
