@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Train the catface64 MaskGIT model end to end with the toolkit's own commands, each stage on a
-# wall-clock budget: tokenizer -> token cache -> transformer -> compact export -> val-cases evaluation.
+# wall-clock budget: tokenizer -> token cache -> transformer -> guided decoder (when given a budget) ->
+# compact export -> val-cases evaluation.
 # This script is the record of how the shipped default model was made (see its model card).
 #
 #   scripts/train_catface64.sh --device cuda --recipe gpu --out runs/catface64            # one GPU, ~8 min
 #   scripts/train_catface64.sh --device cpu  --recipe cpu --out runs/catface64-cpu        # 2-core CPU, < 2 h
 #   scripts/train_catface64.sh --device cpu  --recipe tiny --tokenizer-minutes 0.2 --transformer-minutes 0.2 --out /tmp/t
 #
-# Stages can be run separately (--stages tokenizer, then --stages encode,transformer,export,evaluate);
+# Stages can be run separately (--stages tokenizer, then --stages encode,transformer,guided,export,evaluate);
 # each writes its time to OUT/stages.tsv. The command is `maskgit` unless MASKGIT says otherwise
 # (e.g. MASKGIT="python3 -m maskgit.cli" where the package is not installed).
 set -euo pipefail
@@ -24,12 +25,15 @@ Options:
   --out DIR                  run folder (required)
   --tokenizer-minutes M      budget of the tokenizer stage (default: gpu 3, cpu 36, tiny 0.2)
   --transformer-minutes M    budget of the transformer stage (default: gpu 4.5, cpu 78, tiny 0.2)
-  --stages LIST              comma-separated subset of tokenizer,encode,transformer,export,evaluate (default: all)
+  --decoder-minutes M        budget of the guided-decoder stage (`maskgit train-decoder`; default 0: no guided
+                             decoder); with one, the export makes it the default decoder
+  --stages LIST              comma-separated subset of tokenizer,encode,transformer,guided,export,evaluate
+                             (default: all)
   --progress                 show progress bars and the training commands' messages
 TXT
 }
 
-QUIET=(-q) DEVICE="" RECIPE=gpu OUT="" TOK_MIN="" TR_MIN="" STAGES="tokenizer,encode,transformer,export,evaluate"
+QUIET=(-q) DEVICE="" RECIPE=gpu OUT="" TOK_MIN="" TR_MIN="" DEC_MIN=0 STAGES="tokenizer,encode,transformer,guided,export,evaluate"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="$ROOT/../shared/data/catface64/train" CASES="$ROOT/../shared/data/catface64/val-cases"
 while [ $# -gt 0 ]; do
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift 2 ;;
         --tokenizer-minutes) TOK_MIN="$2"; shift 2 ;;
         --transformer-minutes) TR_MIN="$2"; shift 2 ;;
+        --decoder-minutes) DEC_MIN="$2"; shift 2 ;;
         --stages) STAGES="$2"; shift 2 ;;
         --progress) QUIET=(); shift ;;
         -h|--help) usage; exit 0 ;;
@@ -49,10 +54,12 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$OUT" ] || { echo "train_catface64.sh: --out DIR is required (see --help)" >&2; exit 2; }
 case "$RECIPE" in
-    tiny) TOK_CONFIG=tiny TR_CONFIG=tiny DEFAULT_MIN=(0.2 0.2) SAMPLING=() ;;
+    tiny) TOK_CONFIG=tiny TR_CONFIG=tiny DEC_CONFIG=tiny DEFAULT_MIN=(0.2 0.2) SAMPLING=() ;;
     gpu) TOK_CONFIG="$ROOT/configs/tokenizer/catface64-gpu.yaml" TR_CONFIG="$ROOT/configs/transformer/catface64-gpu.yaml"
+         DEC_CONFIG="$ROOT/configs/guided_decoder/catface64-gpu.yaml"
          DEFAULT_MIN=(3 4.5) SAMPLING=(--sampling "$ROOT/configs/sampling/catface64-gpu.yaml") ;;
     cpu) TOK_CONFIG="$ROOT/configs/tokenizer/small-cpu.yaml" TR_CONFIG="$ROOT/configs/transformer/small-cpu.yaml"
+         DEC_CONFIG="$ROOT/configs/guided_decoder/small-cpu.yaml"
          DEFAULT_MIN=(36 78) SAMPLING=(--sampling "$ROOT/configs/sampling/small-cpu.yaml") ;;
     *) echo "train_catface64.sh: --recipe must be gpu, cpu or tiny, not $RECIPE" >&2; exit 2 ;;
 esac
@@ -89,9 +96,15 @@ if has_stage transformer; then
     run_stage transformer "$TR_MIN" "${MASKGIT_CMD[@]}" train --tokenizer "$OUT/tokenizer" --tokens "$OUT/tokens" \
         --config "$TR_CONFIG" --out "$OUT/maskgit" --time-limit "$TR_MIN" "${DEVICE_ARGS[@]}" "${QUIET[@]}"
 fi
+if has_stage guided && awk -v m="$DEC_MIN" 'BEGIN { exit !(m > 0) }'; then
+    run_stage guided "$DEC_MIN" "${MASKGIT_CMD[@]}" train-decoder --model "$OUT/maskgit" --data "$DATA" \
+        --config "$DEC_CONFIG" --out "$OUT/guided" --time-limit "$DEC_MIN" "${DEVICE_ARGS[@]}" "${QUIET[@]}"
+fi
+GUIDED=()
+[ -d "$OUT/guided/guided_decoder" ] && GUIDED=(--guided-decoder "$OUT/guided/guided_decoder")
 if has_stage export; then
     run_stage export - "${MASKGIT_CMD[@]}" export --model "$OUT/maskgit" --out "$OUT/export" --dtype float16 --force \
-        "${SAMPLING[@]}" -q
+        "${GUIDED[@]}" "${SAMPLING[@]}" -q
 fi
 if has_stage evaluate; then
     run_stage inpaint - "${MASKGIT_CMD[@]}" inpaint --model "$OUT/export" "$CASES" --out "$OUT/val-cases" --seed 0 --overwrite \

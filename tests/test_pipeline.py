@@ -106,6 +106,21 @@ def test_alone_equals_inside_a_batch_of_mixed_masks(micro_pipe):
     assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
 
 
+@pytest.mark.parametrize("overrides", [{}, {"sample": True, "choice_temperature": 2.0}, {"confidence": "lab", "schedule": "square"}])
+def test_one_decoding_gives_every_sweet_spot_as_separate_calls_would(micro_pipe, overrides):
+    images = _images(5, seed=2)
+    holes = brush_holes(4) + [np.zeros((32, 32), bool)]
+    shared = micro_pipe.inpaint_sweet_spots(images, holes, [None, 2, 5], generator=gens(5, seed=4), steps=6,
+                                            batch_size=3, **overrides)
+    for sweet_spot, results in shared.items():
+        alone = micro_pipe.inpaint(images, holes, generator=gens(5, seed=4), steps=6, sweet_spot=sweet_spot or 0,
+                                   **overrides).images
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(alone, results)), sweet_spot
+    assert not all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(shared[None], shared[2]))
+    with pytest.raises(ConfigError, match="sweet spot 6"):
+        micro_pipe.inpaint_sweet_spots(images, holes, [6], steps=6)
+
+
 def test_trace_has_one_stage_per_step(micro_pipe, tmp_path):
     out = micro_pipe.inpaint(_images(2), brush_holes(2), generator=gens(2), steps=6, sweet_spot=4, return_trace=True)
     for trace in out.trace:

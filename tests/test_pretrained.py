@@ -10,6 +10,17 @@ from maskgit.image_io import load_image, load_mask
 from maskgit.pipeline import ASSETS_DIR, MaskGIT, pretrained_models
 
 LAB_SAMPLES = REPO / "examples" / "lab-samples"
+CARD = ASSETS_DIR / "catface64" / "README.md"
+SUBSET = 64  # the card's recomputable row: the first 64 val-cases
+
+
+def _card_row(label: str) -> tuple[float, float, float]:
+    """(FID, LPIPS, hole PSNR) of the model card's table row whose first cell contains `label`."""
+    for line in CARD.read_text().splitlines():
+        cells = [c.strip().strip("*") for c in line.split("|")[1:-1]]
+        if len(cells) >= 4 and label in cells[0]:
+            return float(cells[1]), float(cells[2]), float(cells[3].split()[0])
+    raise AssertionError(f"no row {label!r} in {CARD}")
 
 
 def test_the_default_model_is_shipped_in_small_files():
@@ -46,3 +57,27 @@ def test_a_model_folder_missing_a_part_says_which(micro_pipe, tmp_path):
     (folder / "transformer" / "config.json").unlink()
     with pytest.raises(CheckpointError, match="transformer/config.json missing"):
         MaskGIT.from_pretrained(folder)
+
+
+@pytest.mark.slow
+def test_the_model_cards_figures_match_a_recomputation(shared, tmp_path):
+    """The default settings on the first 64 val-cases give the card's row for them (the same images the
+    full run gave: image i is seeded by (0, i)), and that sample agrees with the full set's figures."""
+    import shutil
+
+    from maskgit.metrics.evaluate import evaluate_folders
+
+    cases, subset = shared / "data" / "catface64" / "val-cases", tmp_path / "cases"
+    for i in range(SUBSET):
+        for folder, name in (("masked_image", f"image_{i:03d}.png"), ("gt", f"image_{i:03d}.png"),
+                             ("mask64", f"mask_{i:03d}.png")):
+            (subset / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copy(cases / folder / name, subset / folder / name)
+    assert main(["inpaint", str(subset), "--out", str(tmp_path / "filled"), "--seed", "0", "-q"]) == 0
+    report = evaluate_folders(tmp_path / "filled", subset, progress=False)
+    fid, lpips, psnr = _card_row(f"first {SUBSET}")
+    assert report.fid == pytest.approx(fid, abs=0.3)
+    assert report.lpips == pytest.approx(lpips, abs=0.002)
+    assert report.psnr_hole == pytest.approx(psnr, abs=0.05)
+    _, full_lpips, full_psnr = _card_row("defaults")
+    assert abs(report.lpips - full_lpips) < 0.015 and abs(report.psnr_hole - full_psnr) < 1.0  # a sample of it

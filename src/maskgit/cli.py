@@ -278,6 +278,34 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
+# --- train-decoder -----------------------------------------------------------------------------
+
+
+def _train_decoder(args: argparse.Namespace) -> None:
+    from .config import GuidedDecoderTrainingConfig, load_guided_decoder_training_config
+    from .train.guided_decoder import train_guided_decoder
+
+    config, out, paths = _training_config(args, load_guided_decoder_training_config, GuidedDecoderTrainingConfig,
+                                          {"model": "model", "data": "data_dir"})
+    exported = train_guided_decoder(config, paths["model"], paths["data"], out, **_run_options(args))
+    log.info("guided decoder saved to %s; add it to a model with `maskgit export --model %s --guided-decoder %s "
+             "--out DIR`", exported, paths["model"], exported)
+
+
+def _add_train_decoder(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-decoder", help="fine-tune a guided (mask-aware) decoder for a trained model",
+                       description="Fine-tune a decoder that also sees the known pixels and the hole (docs/guided-decoder.md), "
+                                   "starting from the model's own decoder, on random holes in the images under --data. "
+                                   "The tokenizer and transformer stay frozen. Add the result to a model with "
+                                   "`maskgit export --guided-decoder RUN/guided_decoder`.")
+    p.add_argument("--model", help="MaskGIT model folder, `maskgit train` run, or shipped model name")
+    p.add_argument("--data", help="folder of training images")
+    p.add_argument("--config", default="default", help="preset (default, tiny) or a YAML/JSON file")
+    p.add_argument("--out", help="run folder for checkpoints, logs, samples and the decoder")
+    _add_training_arguments(p)
+    p.set_defaults(func=_train_decoder)
+
+
 # --- inpaint -----------------------------------------------------------------------------------
 
 
@@ -342,7 +370,7 @@ def _check_sampling(overrides: dict[str, Any]) -> None:
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
-    from .config import CONFIDENCE_RULES
+    from .config import CONFIDENCE_RULES, DECODERS
     from .image_io import PREFILLS
     from .pipeline import ORACLES
     from .schedules import MASK_SCHEDULES
@@ -385,6 +413,9 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                         "to the confidence (0: off)")
     p.add_argument("--prefill", choices=PREFILLS,
                    help="what fills the hole (at the input's size) before encoding; the model's default is gray")
+    p.add_argument("--decoder", choices=DECODERS,
+                   help="plain: the tokenizer's decoder (tokens only); guided: the model's mask-aware decoder, which "
+                        "also sees the known pixels (models trained with `maskgit train-decoder`)")
     p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
                    help="return the decoder's output without pasting known pixels back")
     p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")
@@ -413,11 +444,17 @@ def _export(args: argparse.Namespace) -> None:
         if not args.force:
             raise MaskgitError(f"{out} exists and is not empty; pass --force to replace it")
     pipe = MaskGIT.from_pretrained(args.model)
+    if args.guided_decoder:
+        from .tokenizer import GuidedDecoder
+
+        guided = GuidedDecoder.from_pretrained(args.guided_decoder)
+        pipe = MaskGIT(pipe.tokenizer, pipe.transformer, dataclasses.replace(pipe.sampling, decoder="guided"), guided)
     if args.sampling:
         from .config import SamplingConfig, config_from_dict, read_config_file
 
         pipe.sampling = config_from_dict(SamplingConfig, read_config_file(args.sampling), base=pipe.sampling,
                                          source=args.sampling)
+        pipe.sampling_for()  # e.g. decoder: guided needs a guided decoder
     staging = out.with_name(f".{out.name}.export-tmp")
     shutil.rmtree(staging, ignore_errors=True)
     pipe.save_pretrained(staging, dtype=getattr(torch, args.dtype), max_shard_bytes=int(args.max_shard_mb * 2**20))
@@ -439,6 +476,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    help="storage type of the weights (cast back to float32 on loading; default float16)")
     p.add_argument("--max-shard-mb", type=float, default=14.0, help="largest weight file, in MiB (default 14)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--guided-decoder", metavar="DIR",
+                   help="add this guided decoder (from `maskgit train-decoder`: RUN/guided_decoder) to the model and "
+                        "make it the default decoder (a --sampling file saying `decoder: plain` keeps the plain one)")
     p.add_argument("--sampling", metavar="FILE",
                    help="YAML/JSON of sampling defaults (SamplingConfig fields) written into the exported "
                         "sampling.json over the model's own, e.g. configs/sampling/small-cpu.yaml")
@@ -584,7 +624,7 @@ class _SubParser(argparse.ArgumentParser):
         super().__init__(**kwargs)
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train, _add_inpaint,
+    _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train, _add_train_decoder, _add_inpaint,
     _add_export, _add_evaluate, _add_sweep, _add_demo,
 ]
 

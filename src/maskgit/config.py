@@ -225,7 +225,74 @@ class TransformerTrainingConfig:
         self.adam_betas = tuple(float(b) for b in self.adam_betas)
 
 
-CONFIDENCE_RULES = ("logprob", "prob", "lab")  # named reveal-order rules, documented in sampling.py
+@dataclass
+class GuidedDecoderConfig:
+    """Architecture of a guided (mask-aware) decoder: its tokenizer's, and the branch that reads the known pixels."""
+
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    guide_channels: int = 32
+
+    def __post_init__(self) -> None:
+        if self.guide_channels < 1:
+            raise ConfigError(f"guide_channels must be positive, got {self.guide_channels}")
+
+
+TOKEN_SOURCES = ("true", "hint", "predicted")  # where a guided decoder's training hole tokens come from
+
+
+@dataclass
+class GuidedDecoderTrainingConfig:
+    """Everything `train-decoder` needs besides the model and the images (see train/guided_decoder.py)."""
+
+    guide_channels: int = 32
+    batch_size: int = 16
+    max_steps: int = 2_000
+    learning_rate: float = 2e-4
+    adam_betas: tuple[float, float] = (0.5, 0.9)
+    warmup_steps: int = 50
+    lr_decay: str = "cosine"
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    l1_weight: float = 1.0
+    perceptual_weight: float = 1.0  # LPIPS; 0 disables (no weights needed)
+    perceptual_net: str = "vgg"
+    mask_kind: str = "brush"  # pixel holes drawn by masks.generate_mask
+    prefill: str = "navier-stokes"  # how the hole is filled before encoding, as at inference
+    # Hole tokens per image, drawn with these weights: the ground truth's ("true"), the pre-filled
+    # image's ("hint"), or the transformer's, decoded in `predict_steps` steps ("predicted").
+    token_source_weights: tuple[float, float, float] = (0.25, 0.25, 0.5)
+    predict_steps: int = 4
+    flip: bool = True
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 500
+    checkpoint_minutes: float = 10.0
+
+    def __post_init__(self) -> None:
+        from .image_io import PREFILLS
+        from .masks import MASK_KINDS
+
+        if self.lr_decay not in ("constant", "cosine"):
+            raise ConfigError(f"lr_decay must be 'constant' or 'cosine', got {self.lr_decay!r}")
+        if self.perceptual_net not in ("vgg", "alex"):
+            raise ConfigError(f"perceptual_net must be 'vgg' or 'alex', got {self.perceptual_net!r}")
+        if self.mask_kind not in MASK_KINDS:
+            raise ConfigError(f"mask_kind must be one of {', '.join(MASK_KINDS)}, got {self.mask_kind!r}")
+        if self.prefill not in PREFILLS:
+            raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
+        self.token_source_weights = tuple(float(w) for w in self.token_source_weights)
+        if len(self.token_source_weights) != len(TOKEN_SOURCES) or min(self.token_source_weights) < 0 \
+                or sum(self.token_source_weights) <= 0:
+            raise ConfigError(f"token_source_weights: {len(TOKEN_SOURCES)} weights >= 0 ({', '.join(TOKEN_SOURCES)}), "
+                              f"not all 0, got {list(self.token_source_weights)}")
+        for name in ("guide_channels", "batch_size", "max_steps", "predict_steps", "log_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        self.adam_betas = tuple(float(b) for b in self.adam_betas)
+
+
+CONFIDENCE_RULES = ("logprob", "prob", "lab")
+DECODERS = ("plain", "guided")  # SamplingConfig.decoder  # named reveal-order rules, documented in sampling.py
 
 
 @dataclass
@@ -246,6 +313,7 @@ class SamplingConfig:
     feather: int = 0  # pixels of soft blend at the hole border (0: hard, bit-exact outside the hole)
     prefill: str = "gray"  # what fills the hole before encoding: gray, mean, telea, navier-stokes (image_io.fill_hole)
     border_first: float = 0.0  # confidence bonus x share of known neighbours: fill from the border inwards
+    decoder: str = "plain"  # "plain": tokens alone; "guided": the model's mask-aware decoder (also sees the known pixels)
 
     def __post_init__(self) -> None:
         from .schedules import MASK_SCHEDULES
@@ -264,6 +332,8 @@ class SamplingConfig:
 
         if self.prefill not in PREFILLS:
             raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
+        if self.decoder not in DECODERS:
+            raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.dilate < 0 or self.feather < 0 or self.border_first < 0 or not 0 <= self.min_overlap < 1:
             raise ConfigError("dilate, feather and border_first must be >= 0, min_overlap in [0, 1)")
 
@@ -295,6 +365,17 @@ TRANSFORMER_PRESETS: dict[str, Callable[[], TransformerTrainingConfig]] = {
     "lab": _transformer_lab,
     "catface64": _transformer_catface64,
     "tiny": _transformer_tiny,
+}
+
+
+def _guided_decoder_tiny() -> GuidedDecoderTrainingConfig:
+    return GuidedDecoderTrainingConfig(guide_channels=8, batch_size=4, max_steps=20, learning_rate=1e-3, warmup_steps=2,
+                                       perceptual_weight=0.0, predict_steps=2, log_every=5, checkpoint_every=10)
+
+
+GUIDED_DECODER_PRESETS: dict[str, Callable[[], GuidedDecoderTrainingConfig]] = {
+    "default": GuidedDecoderTrainingConfig,
+    "tiny": _guided_decoder_tiny,
 }
 
 
@@ -372,6 +453,11 @@ def load_tokenizer_training_config(name_or_path: str | Path) -> TokenizerTrainin
 def load_transformer_training_config(name_or_path: str | Path) -> TransformerTrainingConfig:
     """A preset by name (`lab`, `catface64`, `tiny`) or a YAML/JSON file (optionally `base: NAME`)."""
     return _load_named_or_file(name_or_path, TransformerTrainingConfig, TRANSFORMER_PRESETS)
+
+
+def load_guided_decoder_training_config(name_or_path: str | Path) -> GuidedDecoderTrainingConfig:
+    """A preset by name (`default`, `tiny`) or a YAML/JSON file (optionally `base: NAME`)."""
+    return _load_named_or_file(name_or_path, GuidedDecoderTrainingConfig, GUIDED_DECODER_PRESETS)
 
 
 def _load_named_or_file(name_or_path: str | Path, cls: type[T], presets: dict[str, Callable[[], T]]) -> T:

@@ -19,10 +19,11 @@ from .files import CONFIG_NAME, atomic_write_text
 from .image_io import check_convention, composite, fill_hole, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
 from .masks import tokens_from_hole
 from .sampling import DecodeStep, iterative_decode
-from .tokenizer import VQGAN
+from .tokenizer import VQGAN, GuidedDecoder
 from .transformer import BidirectionalTransformer
 
 SAMPLING_NAME = "sampling.json"
+GUIDED_DECODER_DIR = "guided_decoder"  # optional part of a saved model
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # pretrained models shipped in the package
 DEFAULT_MODEL = "catface64"
 ORACLES = ("true-tokens", "reconstruction")  # MaskGIT.oracle modes
@@ -44,23 +45,37 @@ class InpaintOutput:
     trace: Optional[list[InpaintTrace]] = None  # one per image when return_trace=True
 
 
+@dataclass(frozen=True)
+class _ModelInputs:
+    images: list[np.ndarray]  # (res, res, 3) uint8 per image, hole pre-filled
+    holes: list[np.ndarray]  # (res, res) bool per image
+    token_ids: torch.Tensor  # (B, N) long, the pre-filled images' tokens
+    unknown: torch.Tensor  # (B, N) bool, tokens to fill
+
+
 class MaskGIT:
     """A VQGAN tokenizer and a bidirectional transformer that share a codebook and a token grid.
 
-    Saved layout: `tokenizer/` and `transformer/` (each `config.json` + `model.safetensors`)
-    and `sampling.json`.
+    Saved layout: `tokenizer/` and `transformer/` (each `config.json` + `model.safetensors`),
+    `sampling.json`, and optionally `guided_decoder/` (the mask-aware decoder, `tokenizer/guided.py`).
     """
 
-    def __init__(self, tokenizer: VQGAN, transformer: BidirectionalTransformer, sampling: Optional[SamplingConfig] = None):
+    def __init__(self, tokenizer: VQGAN, transformer: BidirectionalTransformer, sampling: Optional[SamplingConfig] = None,
+                 guided_decoder: Optional[GuidedDecoder] = None):
         t, m = tokenizer.config, transformer.config
         if t.codebook_size != m.codebook_size or t.num_tokens != m.num_tokens:
             raise ConfigError(
                 f"tokenizer ({t.codebook_size} codes, {t.num_tokens} tokens) and transformer "
                 f"({m.codebook_size} codes, {m.num_tokens} tokens) do not fit together"
             )
+        if guided_decoder is not None and guided_decoder.config.tokenizer != t:
+            raise ConfigError("the guided decoder was made for another tokenizer architecture")
         self.tokenizer = tokenizer.eval()
         self.transformer = transformer.eval()
+        self.guided_decoder = guided_decoder.eval() if guided_decoder is not None else None
         self.sampling = sampling or SamplingConfig()
+        if self.sampling.decoder == "guided" and guided_decoder is None:
+            raise ConfigError("the sampling defaults ask for the guided decoder, but the model has none")
 
     @property
     def device(self) -> torch.device:
@@ -78,6 +93,8 @@ class MaskGIT:
         """Move both models (the tokenizer stays float32: its quantizer needs it)."""
         self.tokenizer.to(device=device)
         self.transformer.to(device=device, dtype=dtype)
+        if self.guided_decoder is not None:
+            self.guided_decoder.to(device=device)
         return self
 
     @torch.no_grad()
@@ -153,6 +170,50 @@ class MaskGIT:
                     traces[i] = batch_traces[j]
         return InpaintOutput([o for o in outputs if o is not None], [t for t in traces if t is not None] if return_trace else None)
 
+    @torch.no_grad()
+    def inpaint_sweet_spots(self, images: Sequence[ImageInput], masks: Sequence[ImageInput],
+                            sweet_spots: Sequence[Optional[int]], *, generator: Union[None, torch.Generator, Sequence[torch.Generator]] = None,
+                            mask_convention: str = "white-hole", batch_size: int = 64,
+                            **sampling_overrides: Any) -> dict[Optional[int], list[Image.Image]]:
+        """`inpaint` with each of several sweet spots (None: run all T steps), from one decoding.
+
+        Decoding with sweet spot S takes the same steps and random draws as decoding without one up to
+        step S, and then keeps step S's predictions everywhere still unknown; so one T-step decoding
+        gives every sweet spot's result, identical to a separate `inpaint(..., sweet_spot=S)` call.
+        Returns {sweet spot: images}; the other arguments are `inpaint`'s.
+        """
+        check_convention(mask_convention)
+        cfg = self.sampling_for(sweet_spot=0, **sampling_overrides)
+        for s in sweet_spots:
+            if s is not None and not 0 < s < cfg.steps:
+                raise ConfigError(f"sweet spot {s} must lie between 1 and the steps - 1 ({cfg.steps - 1})")
+        originals = _as_image_list(images)
+        holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
+        generators = _per_image_generators(generator, len(originals))
+        for i, hole in enumerate(holes):
+            if hole.all():
+                raise DataError(f"mask {i} covers the whole image: nothing is known to inpaint from")
+        outputs: dict[Optional[int], list[Image.Image]] = {s: [] for s in sweet_spots}
+        for start in range(0, len(originals), batch_size):
+            index = range(start, min(start + batch_size, len(originals)))
+            batch, batch_holes = [originals[i] for i in index], [holes[i] for i in index]
+            inputs = self._model_inputs(batch, batch_holes, cfg)
+            token_ids, unknown = inputs.token_ids, inputs.unknown
+            stopped: dict[int, torch.Tensor] = {}
+
+            def keep_stops(step: int, state: DecodeStep) -> None:
+                if step in outputs:
+                    stopped[step] = state.token_ids  # what a decoding with this sweet spot would end with
+
+            result = iterative_decode(self.transformer, token_ids, unknown, cfg,
+                                      [generators[i] for i in index] if generators is not None else None,
+                                      on_step=keep_stops)
+            for s in sweet_spots:
+                # A decoding that ended before step s ended the same way with sweet spot s.
+                ids = torch.where(unknown, stopped[s], token_ids) if s in stopped else result.token_ids
+                outputs[s].extend(self._outputs(batch, batch_holes, ids, cfg, inputs))
+        return outputs
+
     def sampling_for(self, **overrides: Any) -> SamplingConfig:
         """The sampling settings a call with these keyword overrides uses (None: the model's default;
         sweet_spot=0: none; the model's sweet spot is dropped when the steps asked for end before it).
@@ -163,7 +224,11 @@ class MaskGIT:
             values["sweet_spot"] = sweet_spot or None  # 0 turns the sweet spot off
         elif steps is not None and self.sampling.sweet_spot is not None and self.sampling.sweet_spot > steps:
             values["sweet_spot"] = None  # the model's default sweet spot does not fit the steps asked for
-        return replace(self.sampling, **values)
+        cfg = replace(self.sampling, **values)
+        if cfg.decoder == "guided" and self.guided_decoder is None:
+            raise ConfigError("decoder 'guided' asked for, but this model has no guided decoder "
+                              "(train one with `maskgit train-decoder`)")
+        return cfg
 
     def _step_reporter(self, index: list[int], callback: Callable[[int, int, np.ndarray, Image.Image], None]
                        ) -> Callable[[int, DecodeStep], None]:
@@ -176,9 +241,8 @@ class MaskGIT:
 
         return report
 
-    def _model_inputs(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig
-                      ) -> tuple[list[np.ndarray], torch.Tensor, torch.Tensor]:
-        """(pre-filled images at the model's size, their tokens (B, N), unknown tokens (B, N) bool)."""
+    def _model_inputs(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig) -> "_ModelInputs":
+        """The pre-filled images and holes at the model's size, their tokens and which are unknown."""
         res, grid, device = self.resolution, self.tokenizer.config.token_grid, self.device
         model_images, model_holes = [], []
         for image, hole in zip(originals, holes):
@@ -197,12 +261,29 @@ class MaskGIT:
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        return model_images, token_ids, unknown
+        return _ModelInputs(model_images, model_holes, token_ids, unknown)
+
+    @torch.no_grad()
+    def decode_guided(self, token_ids: torch.Tensor, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        """The guided decoder: token ids (B, N), images (B, 3, H, W) in [-1, 1] at the model's size, holes
+        (B, H, W) bool -> images (B, 3, H, W) in [-1, 1], known pixels as given."""
+        if self.guided_decoder is None:
+            raise ConfigError("this model has no guided decoder")
+        grid = self.tokenizer.config.token_grid
+        quantized = self.tokenizer.quantizer.lookup(token_ids.reshape(-1, grid, grid))
+        known = (~holes)[:, None].float()
+        return self.guided_decoder(quantized, images, known).clamp(-1, 1)
 
     def _outputs(self, originals: list[np.ndarray], holes: list[np.ndarray], token_ids: torch.Tensor,
-                 cfg: SamplingConfig) -> list[Image.Image]:
-        """Decode (B, N) tokens, resize back to each input and paste the known pixels back."""
-        decoded = tensor_to_uint8(self.tokenizer.decode(token_ids))  # (B, res, res, 3)
+                 cfg: SamplingConfig, inputs: "_ModelInputs") -> list[Image.Image]:
+        """Decode (B, N) tokens (plainly or with the guided decoder), resize back to each input and
+        paste the known pixels back."""
+        if cfg.decoder == "guided":
+            pixels = uint8_to_tensor(torch.from_numpy(np.stack(inputs.images))).to(self.device)
+            hole_t = torch.from_numpy(np.stack(inputs.holes)).to(self.device)
+            decoded = tensor_to_uint8(self.decode_guided(token_ids, pixels, hole_t))
+        else:
+            decoded = tensor_to_uint8(self.tokenizer.decode(token_ids))  # (B, res, res, 3)
         outputs = []
         for image, hole, generated in zip(originals, holes, decoded):
             if generated.shape[:2] != image.shape[:2]:
@@ -215,10 +296,11 @@ class MaskGIT:
                        mixed_precision: bool = True, on_step: Optional[Callable[[int, DecodeStep], None]] = None
                        ) -> tuple[list[Image.Image], list[InpaintTrace]]:
         grid = self.tokenizer.config.token_grid
-        model_images, token_ids, unknown = self._model_inputs(originals, holes, cfg)
+        inputs = self._model_inputs(originals, holes, cfg)
+        model_images, token_ids, unknown = inputs.images, inputs.token_ids, inputs.unknown
         result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision,
                                   on_step=on_step)
-        outputs = self._outputs(originals, holes, result.token_ids, cfg)
+        outputs = self._outputs(originals, holes, result.token_ids, cfg, inputs)
         traces = []
         if return_trace:
             stages = [self.tokenizer.decode(step.token_ids) for step in result.steps]  # each (B, 3, res, res)
@@ -247,17 +329,23 @@ class MaskGIT:
         res = self.resolution
         truth_pixels = [t if t.shape[:2] == (res, res) else _resize(t, res, res) for t in truths]
         true_ids = self.tokenizer.encode(uint8_to_tensor(torch.from_numpy(np.stack(truth_pixels))).to(self.device)).flatten(1)
+        inputs = self._model_inputs(originals, holes, cfg)
         if mode == "reconstruction":
-            return self._outputs(originals, holes, true_ids, cfg)
-        _, token_ids, unknown = self._model_inputs(originals, holes, cfg)
-        return self._outputs(originals, holes, torch.where(unknown, true_ids, token_ids), cfg)
+            return self._outputs(originals, holes, true_ids, cfg, inputs)
+        return self._outputs(originals, holes, torch.where(inputs.unknown, true_ids, inputs.token_ids), cfg, inputs)
 
     def save_pretrained(self, directory: str | Path, dtype: Optional[torch.dtype] = None,
                         max_shard_bytes: Optional[int] = None) -> Path:
-        """Write `tokenizer/`, `transformer/` and `sampling.json`; see `serialization.save_module` for the options."""
+        """Write `tokenizer/`, `transformer/`, `sampling.json` (and `guided_decoder/`); see `files.save_module` for the options."""
         directory = Path(directory)
         self.tokenizer.save_pretrained(directory / "tokenizer", dtype, max_shard_bytes)
         self.transformer.save_pretrained(directory / "transformer", dtype, max_shard_bytes)
+        if self.guided_decoder is not None:
+            self.guided_decoder.save_pretrained(directory / GUIDED_DECODER_DIR, dtype, max_shard_bytes)
+        elif (directory / GUIDED_DECODER_DIR).is_dir():
+            import shutil
+
+            shutil.rmtree(directory / GUIDED_DECODER_DIR)  # an earlier save's, no longer part of this model
         atomic_write_text(directory / SAMPLING_NAME, json.dumps(config_to_dict(self.sampling), indent=2) + "\n")
         return directory
 
@@ -279,7 +367,8 @@ class MaskGIT:
                                             source=str(path / SAMPLING_NAME))
             except (ValueError, OSError) as exc:
                 raise CheckpointError(f"cannot read {path / SAMPLING_NAME}: {exc}") from None
-        pipe = cls(tokenizer, transformer, sampling)
+        guided = GuidedDecoder.from_pretrained(path / GUIDED_DECODER_DIR) if (path / GUIDED_DECODER_DIR).is_dir() else None
+        pipe = cls(tokenizer, transformer, sampling, guided)
         if device is not None or dtype is not None:
             pipe.to(device, dtype)
         return pipe

@@ -96,37 +96,60 @@ def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Seque
     _check_provenance(out_dir, pipe, cases_dir)
     extractor = InceptionFeatures(pipe.device)
     reference = cached_stats(gts, names, extractor, progress=progress)
-    rows = []
-    for setting in tqdm(grid, desc="sweep", disable=not progress):
-        result_path = out_dir / "results" / f"{setting.key}.json"
-        if result_path.is_file():
-            rows.append(json.loads(result_path.read_text()))
+    # Settings that differ only in the sweet spot share one decoding (see MaskGIT.inpaint_sweet_spots).
+    runs: dict[tuple[str, int, int], list[Setting]] = {}
+    for setting in grid:
+        runs.setdefault((setting.schedule, setting.steps, setting.seed), []).append(setting)
+    rows_by_key: dict[str, dict] = {}
+    bar = tqdm(total=len(grid), desc="sweep", disable=not progress)
+    for (schedule, num_steps, seed), settings in runs.items():
+        todo = []
+        for setting in settings:
+            result_path = out_dir / "results" / f"{setting.key}.json"
+            if result_path.is_file():
+                rows_by_key[setting.key] = json.loads(result_path.read_text())
+                bar.update()
+            else:
+                todo.append(setting)
+        if not todo:
             continue
-        preds = []
+        preds = {s.sweet_spot: [] for s in todo}
         for start in range(0, len(images), batch_size):
             index = range(start, min(start + batch_size, len(images)))
-            out = pipe.inpaint([images[i] for i in index], [holes[i] for i in index],
-                               generator=[image_seed(setting.seed, i) for i in index], steps=setting.steps,
-                               sweet_spot=setting.sweet_spot or 0, schedule=setting.schedule, batch_size=batch_size)
-            preds.extend(np.asarray(im) for im in out.images)
-        if save_images:
-            for name, pred in zip(names, preds):
-                from PIL import Image
-
-                save_image(Image.fromarray(pred), out_dir / "images" / setting.key / f"{name}.png")
-        report = evaluate_arrays(preds, gts, names, holes, extractor=extractor, lpips=lpips, compute_lpips=compute_lpips,
-                                 reference=reference)
-        row = {"schedule": setting.schedule, "steps": setting.steps, "sweet_spot": setting.sweet_spot or "",
-               "seed": setting.seed, "num_images": report.num_images,
-               **{m: getattr(report, m) for m in METRICS}}
-        atomic_write_text(result_path, json.dumps(row) + "\n")
-        rows.append(row)
-        log.info("%s: FID %.3f", setting.key, report.fid)
+            out = pipe.inpaint_sweet_spots([images[i] for i in index], [holes[i] for i in index], list(preds),
+                                           generator=[image_seed(seed, i) for i in index], steps=num_steps,
+                                           schedule=schedule, batch_size=batch_size)
+            for sweet_spot, batch_images in out.items():
+                preds[sweet_spot].extend(np.asarray(im) for im in batch_images)
+        for setting in todo:
+            rows_by_key[setting.key] = _evaluate_setting(setting, preds[setting.sweet_spot], gts, names, holes, out_dir,
+                                                         extractor, lpips, compute_lpips, reference, save_images)
+            bar.update()
+    bar.close()
+    rows = [rows_by_key[setting.key] for setting in grid]
     summary = summarize(rows)
     write_csv(rows, out_dir / "sweep.csv")
     write_csv(summary, out_dir / "summary.csv")
     plot_sweep(summary, out_dir / "fid_vs_steps.png")
     return summary
+
+
+def _evaluate_setting(setting: Setting, preds: list[np.ndarray], gts: list[np.ndarray], names: list[str],
+                      holes: list[np.ndarray], out_dir: Path, extractor, lpips, compute_lpips: bool, reference,
+                      save_images: bool) -> dict:
+    """Metrics of one setting's images, stored in `out_dir/results/KEY.json` at once."""
+    if save_images:
+        from PIL import Image
+
+        for name, pred in zip(names, preds):
+            save_image(Image.fromarray(pred), out_dir / "images" / setting.key / f"{name}.png")
+    report = evaluate_arrays(preds, gts, names, holes, extractor=extractor, lpips=lpips, compute_lpips=compute_lpips,
+                             reference=reference)
+    row = {"schedule": setting.schedule, "steps": setting.steps, "sweet_spot": setting.sweet_spot or "",
+           "seed": setting.seed, "num_images": report.num_images, **{m: getattr(report, m) for m in METRICS}}
+    atomic_write_text(out_dir / "results" / f"{setting.key}.json", json.dumps(row) + "\n")
+    log.info("%s: FID %.3f", setting.key, report.fid)
+    return row
 
 
 def summarize(rows: list[dict]) -> list[dict]:

@@ -1,0 +1,218 @@
+"""Fine-tune a guided (mask-aware) decoder for a trained MaskGIT model (tokenizer and transformer frozen).
+
+Each step, per image: a random hole (`mask_kind`), the hole pre-filled (`prefill`) and encoded as
+at inference; the tokens the hole touches are replaced by the ground truth's, the pre-filled
+image's, or the transformer's own decoding (`token_source_weights`), so the decoder learns to
+paint from the tokens it will really get. The loss is L1 over the hole plus LPIPS, against the
+clean image; known pixels are pasted back by the decoder itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..config import TOKEN_SOURCES, GuidedDecoderTrainingConfig, config_to_dict
+from ..data import ImageFolder, StepBatchSampler
+from ..image_io import fill_hole, make_grid, save_image, uint8_to_tensor
+from ..lpips import LPIPS
+from ..masks import generate_mask, tokens_from_hole
+from ..pipeline import MaskGIT
+from ..sampling import iterative_decode
+from ..tokenizer import GuidedDecoder
+from . import distributed
+from .checkpoint import CHECKPOINT_NAME, gather_rng_states, restore_rng_state, save_checkpoint
+from .common import (
+    CheckpointClock,
+    MetricsLogger,
+    RunningMeans,
+    StepPlan,
+    adamw,
+    clip_gradients,
+    every,
+    finish_timed_run,
+    learning_rate,
+    make_deterministic,
+    open_run,
+    plan_end,
+    record_run,
+    set_learning_rate,
+    step_generator,
+)
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KIND = "guided_decoder"
+EXPORT_DIR = "guided_decoder"
+LOG_COLUMNS = ["train/loss", "train/l1_hole", "train/lpips", "train/l1_hole_plain", "train/lpips_plain", "train/lr",
+               "train/images_per_s"]
+
+
+def train_guided_decoder(config: GuidedDecoderTrainingConfig, model: str | Path, data_dir: str | Path,
+                         out_dir: str | Path, *, resume: bool = False, device: Optional[str | torch.device] = None,
+                         stop_after: Optional[int] = None, time_limit: Optional[float] = None,
+                         deterministic: bool = False, progress: bool = True) -> Path:
+    """Train a guided decoder for the MaskGIT model `model` on the images under `data_dir`.
+
+    Writes checkpoints, `metrics.csv`, samples and the decoder (`out_dir/guided_decoder`), which
+    `maskgit export --guided-decoder` adds to a model folder. `resume`, `stop_after`, `time_limit`
+    (seconds) work as in the other training commands. Returns the decoder's folder.
+    """
+    started = time.perf_counter()
+    if deterministic:
+        make_deterministic()
+    with distributed.session(device) as ctx:
+        if ctx.world_size > 1:
+            raise ValueError("train-decoder runs on one process")
+        return _train(config, Path(model), Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress,
+                      time_limit, started)
+
+
+def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torch.Tensor, hint_ids: torch.Tensor,
+                 unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B, N) tokens as the decoder will get them: known ones from the pre-filled image, the hole's
+    from a source drawn per image by `token_source_weights`."""
+    weights = torch.tensor(cfg.token_source_weights, dtype=torch.float64)
+    source = torch.multinomial(weights, true_ids.shape[0], replacement=True, generator=generator)  # (B,)
+    ids = torch.where(unknown & (source == TOKEN_SOURCES.index("true"))[:, None].to(unknown.device), true_ids, hint_ids)
+    rows = (source == TOKEN_SOURCES.index("predicted")).nonzero()[:, 0].tolist()
+    if rows:
+        sampling = replace(pipe.sampling, steps=cfg.predict_steps, sweet_spot=None, decoder="plain")
+        gens = [torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator))) for _ in rows]
+        predicted = iterative_decode(pipe.transformer, hint_ids[rows], unknown[rows], sampling, gens).token_ids
+        ids[rows] = predicted
+    return ids
+
+
+def _batch(dataset: ImageFolder, indices: list[int], cfg: GuidedDecoderTrainingConfig, step: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(clean (B, H, W, 3) uint8, pre-filled (B, H, W, 3) uint8, holes (B, H, W) bool) for one step."""
+    flips = torch.rand(len(indices), generator=step_generator(cfg.seed, step, stream=2)) < 0.5
+    clean, filled, holes = [], [], []
+    for b, i in enumerate(indices):
+        image = dataset.uint8(i).numpy()
+        if cfg.flip and flips[b]:
+            image = np.ascontiguousarray(image[:, ::-1])
+        hole = generate_mask(cfg.mask_kind, dataset.resolution, np.random.default_rng([cfg.seed, step, b]))
+        clean.append(image)
+        filled.append(fill_hole(image, hole, cfg.prefill))
+        holes.append(hole)
+    return np.stack(clean), np.stack(filled), np.stack(holes)
+
+
+def _losses(output: torch.Tensor, target: torch.Tensor, holes: torch.Tensor, lpips: Optional[LPIPS],
+            cfg: GuidedDecoderTrainingConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    hole = holes[:, None].float()  # (B, 1, H, W)
+    l1 = ((output - target).abs() * hole).sum() / (hole.sum() * output.shape[1]).clamp_min(1)
+    logs = {"l1_hole": l1.detach()}
+    loss = cfg.l1_weight * l1
+    if lpips is not None:
+        perceptual = lpips(output, target).mean()
+        loss = loss + cfg.perceptual_weight * perceptual
+        logs["lpips"] = perceptual.detach()
+    logs["loss"] = loss.detach()
+    return loss, logs
+
+
+def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, out_dir: Path,
+           ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool, time_limit: Optional[float], started: float) -> Path:
+    from tqdm.auto import tqdm
+
+    device = ctx.device
+    state = open_run(out_dir, resume, CHECKPOINT_KIND)
+    pipe = MaskGIT.from_pretrained(model_path, device=device)
+    for part in (pipe.tokenizer, pipe.transformer):
+        part.requires_grad_(False)
+    dataset = ImageFolder(data_dir, pipe.resolution, progress=progress)
+    lpips = LPIPS.pretrained(cfg.perceptual_net).to(device).requires_grad_(False) if cfg.perceptual_weight > 0 else None
+    torch.manual_seed(cfg.seed)
+    decoder = GuidedDecoder.from_tokenizer(pipe.tokenizer, cfg.guide_channels).to(device).train()
+    if state is not None and state["config"]["guide_channels"] != cfg.guide_channels:
+        raise ValueError("guide_channels differs from the checkpoint's")
+    record_run(out_dir, cfg, {"model": str(model_path.resolve()), "data_dir": str(data_dir.resolve())}, True)
+    log.info("%d training images from %s; decoder copied from %s", len(dataset), data_dir, model_path)
+    optimizer = adamw(decoder, cfg.learning_rate, cfg.adam_betas, 0.0, device)
+    start_step = 0
+    if state is not None:
+        decoder.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step = state["step"]
+        restore_rng_state(state["rng"])
+    end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
+    plan = StepPlan(start_step, end_step, time_limit, started=started)
+    sampler = iter(StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, None))
+    metrics = MetricsLogger(out_dir, LOG_COLUMNS, start_step=start_step)
+    meter = RunningMeans()
+    clock = CheckpointClock(cfg.checkpoint_minutes)
+    grid = pipe.tokenizer.config.token_grid
+    bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="guided decoder", disable=not progress,
+               dynamic_ncols=True)
+    step = start_step
+    while step < plan.end():
+        clean, filled, holes = _batch(dataset, next(sampler), cfg, step)
+        target = uint8_to_tensor(torch.from_numpy(clean)).to(device)
+        prefilled = uint8_to_tensor(torch.from_numpy(filled)).to(device)
+        hole_t = torch.from_numpy(holes).to(device)
+        with torch.no_grad():
+            true_ids = pipe.tokenizer.encode(target).flatten(1)
+            hint_ids = pipe.tokenizer.encode(prefilled).flatten(1)
+            unknown = tokens_from_hole(hole_t, grid, pipe.sampling.min_overlap, pipe.sampling.dilate).flatten(1)
+            ids = _hole_tokens(pipe, cfg, true_ids, hint_ids, unknown, step_generator(cfg.seed, step, stream=3))
+            quantized = pipe.tokenizer.quantizer.lookup(ids.reshape(-1, grid, grid))
+            plain_logs = {}
+            if step % cfg.log_every == 0:  # the plain decoder on the same batch, once per logging window: the baseline
+                plain = torch.where(hole_t[:, None], pipe.tokenizer.decode_quantized(quantized), target)
+                _, plain_logs = _losses(plain, target, hole_t, lpips, cfg)
+        schedule_steps = plan.end() if time_limit else cfg.max_steps
+        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, schedule_steps, cfg.lr_decay, cfg.min_lr_ratio)
+        set_learning_rate(optimizer, lr)
+        output = decoder(quantized, prefilled, (~hole_t)[:, None].float())
+        loss, logs = _losses(output, target, hole_t, lpips, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_gradients(decoder.parameters(), cfg.grad_clip)
+        optimizer.step()
+        logs.update({f"{k}_plain": v for k, v in plain_logs.items() if k != "loss"})
+        meter.add({f"train/{k}": v for k, v in logs.items()}, items=len(clean))
+        bar.update(1)
+        step = done = step + 1
+        final = done >= plan_end(plan, done, ctx, bar)
+        if every(done, cfg.log_every, final):
+            values = meter.means()
+            values.update({"train/lr": lr, "train/images_per_s": meter.rate()})
+            metrics.log(done, values)
+            bar.set_postfix(l1=f"{values['train/l1_hole']:.4f}", plain=f"{values.get('train/l1_hole_plain', float('nan')):.4f}")
+            meter = RunningMeans()
+            if final or done % (cfg.log_every * 10) == 0:
+                _save_samples(target, prefilled, output.detach().clamp(-1, 1), out_dir / "samples" / f"step_{done:07d}.png")
+        if final and time_limit:
+            finish_timed_run(cfg, done, out_dir, plan, True)
+        if clock.due(done, cfg.log_every, ctx) \
+                or every(done, cfg.checkpoint_every, final):
+            _save(decoder, optimizer, cfg, done, out_dir)
+            clock.reset()
+    bar.close()
+    metrics.close()
+    if start_step >= plan.end():
+        log.info("nothing to do: the run is already at step %d (max_steps %d)", start_step, end_step)
+    return out_dir / EXPORT_DIR
+
+
+def _save_samples(target: torch.Tensor, prefilled: torch.Tensor, guided: torch.Tensor, path: Path) -> None:
+    """Rows: the clean images, their pre-filled inputs, the guided decoder's outputs."""
+    n = min(8, target.shape[0])
+    save_image(make_grid([target[:n].cpu(), prefilled[:n].cpu(), guided[:n].cpu()]), path)
+
+
+def _save(decoder: GuidedDecoder, optimizer: torch.optim.Optimizer, cfg: GuidedDecoderTrainingConfig, step: int,
+          out_dir: Path) -> None:
+    state = {"kind": CHECKPOINT_KIND, "version": 1, "step": step, "config": config_to_dict(cfg),
+             "model": decoder.state_dict(), "optimizer": optimizer.state_dict(), "rng": gather_rng_states()}
+    save_checkpoint(state, out_dir / CHECKPOINT_NAME)
+    decoder.save_pretrained(out_dir / EXPORT_DIR)
