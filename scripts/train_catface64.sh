@@ -100,8 +100,10 @@ if has_stage guided && awk -v m="$DEC_MIN" 'BEGIN { exit !(m > 0) }'; then
     run_stage guided "$DEC_MIN" "${MASKGIT_CMD[@]}" train-decoder --model "$OUT/maskgit" --data "$DATA" \
         --config "$DEC_CONFIG" --out "$OUT/guided" --time-limit "$DEC_MIN" "${DEVICE_ARGS[@]}" "${QUIET[@]}"
 fi
-GUIDED=()
-[ -d "$OUT/guided/guided_decoder" ] && GUIDED=(--guided-decoder "$OUT/guided/guided_decoder")
+GUIDED=()  # the run's guided decoder goes into the export only when this invocation gives it a budget
+if awk -v m="$DEC_MIN" 'BEGIN { exit !(m > 0) }' && [ -d "$OUT/guided/guided_decoder" ]; then
+    GUIDED=(--guided-decoder "$OUT/guided/guided_decoder")
+fi
 if has_stage export; then
     run_stage export - "${MASKGIT_CMD[@]}" export --model "$OUT/maskgit" --out "$OUT/export" --dtype float16 --force \
         "${GUIDED[@]}" "${SAMPLING[@]}" -q

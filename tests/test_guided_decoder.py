@@ -91,8 +91,21 @@ def test_guided_decoder_of_another_tokenizer_is_refused(micro_pipe):
     from maskgit.config import GuidedDecoderConfig
 
     other = GuidedDecoder(GuidedDecoderConfig(replace(micro_pipe.tokenizer.config, base_channels=16), 8))
-    with pytest.raises(ConfigError, match="another tokenizer"):
+    with pytest.raises(ConfigError, match="another tokenizer architecture"):
         MaskGIT(micro_pipe.tokenizer, micro_pipe.transformer, guided_decoder=other)
+    # Same architecture, another training run: its codebook differs.
+    import copy
+
+    retrained = copy.deepcopy(micro_pipe.tokenizer)
+    with torch.no_grad():
+        retrained.quantizer.codebook.weight.mul_(1.5)
+    with pytest.raises(ConfigError, match="codebook differs"):
+        MaskGIT(micro_pipe.tokenizer, micro_pipe.transformer, guided_decoder=GuidedDecoder.from_tokenizer(retrained, 8))
+    # float16 storage of the same tokenizer still fits.
+    half = copy.deepcopy(micro_pipe.tokenizer)
+    with torch.no_grad():
+        half.quantizer.codebook.weight.copy_(half.quantizer.codebook.weight.half().float())
+    MaskGIT(micro_pipe.tokenizer, micro_pipe.transformer, guided_decoder=GuidedDecoder.from_tokenizer(half, 8))
 
 
 def test_hole_tokens_come_from_each_source_as_weighted(micro_pipe):
@@ -133,7 +146,7 @@ def test_train_decoder_learns_resumes_exactly_and_exports(micro_pipe, tmp_path, 
     # Export adds it to the model; the sampling file can make it the default.
     sampling = tmp_path / "sampling.yaml"
     sampling.write_text("decoder: guided\n")
-    assert main(["export", "--model", str(model), "--guided-decoder", str(tmp_path / "run" / "guided_decoder"),
+    assert main(["export", "--model", str(model), "--guided-decoder", str(tmp_path / "run"),  # the run folder will do
                  "--sampling", str(sampling), "--out", str(tmp_path / "export"), "-q"]) == 0
     exported = MaskGIT.from_pretrained(tmp_path / "export")
     assert exported.sampling.decoder == "guided" and exported.guided_decoder is not None

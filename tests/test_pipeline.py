@@ -110,15 +110,15 @@ def test_alone_equals_inside_a_batch_of_mixed_masks(micro_pipe):
 def test_one_decoding_gives_every_sweet_spot_as_separate_calls_would(micro_pipe, overrides):
     images = _images(5, seed=2)
     holes = brush_holes(4) + [np.zeros((32, 32), bool)]
-    shared = micro_pipe.inpaint_sweet_spots(images, holes, [None, 2, 5], generator=gens(5, seed=4), steps=6,
+    shared = micro_pipe.inpaint_sweet_spots(images, holes, [None, 2, 5, 6], generator=gens(5, seed=4), steps=6,
                                             batch_size=3, **overrides)
     for sweet_spot, results in shared.items():
         alone = micro_pipe.inpaint(images, holes, generator=gens(5, seed=4), steps=6, sweet_spot=sweet_spot or 0,
                                    **overrides).images
         assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(alone, results)), sweet_spot
     assert not all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(shared[None], shared[2]))
-    with pytest.raises(ConfigError, match="sweet spot 6"):
-        micro_pipe.inpaint_sweet_spots(images, holes, [6], steps=6)
+    with pytest.raises(ConfigError, match="sweet spot 7"):
+        micro_pipe.inpaint_sweet_spots(images, holes, [7], steps=6)
 
 
 def test_trace_has_one_stage_per_step(micro_pipe, tmp_path):

@@ -294,7 +294,7 @@ def _train_decoder(args: argparse.Namespace) -> None:
 
 def _add_train_decoder(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-decoder", help="fine-tune a guided (mask-aware) decoder for a trained model",
-                       description="Fine-tune a decoder that also sees the known pixels and the hole (docs/guided-decoder.md), "
+                       description="Fine-tune a decoder that also sees the known pixels and the hole (docs/inpainting.md, 'The guided decoder'), "
                                    "starting from the model's own decoder, on random holes in the images under --data. "
                                    "The tokenizer and transformer stay frozen. Add the result to a model with "
                                    "`maskgit export --guided-decoder RUN/guided_decoder`.")
@@ -417,7 +417,8 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                    help="plain: the tokenizer's decoder (tokens only); guided: the model's mask-aware decoder, which "
                         "also sees the known pixels (models trained with `maskgit train-decoder`)")
     p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
-                   help="return the decoder's output without pasting known pixels back")
+                   help="return the decoder's output without pasting known pixels back (the guided decoder "
+                        "keeps them at the model's size by itself)")
     p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")
     p.add_argument("--oracle", choices=ORACLES,
                    help="diagnostic for cases with gt/: what a perfect transformer would give (true-tokens: the "
@@ -448,7 +449,10 @@ def _export(args: argparse.Namespace) -> None:
         from .tokenizer import GuidedDecoder
 
         guided = GuidedDecoder.from_pretrained(args.guided_decoder)
-        pipe = MaskGIT(pipe.tokenizer, pipe.transformer, dataclasses.replace(pipe.sampling, decoder="guided"), guided)
+        try:
+            pipe = MaskGIT(pipe.tokenizer, pipe.transformer, dataclasses.replace(pipe.sampling, decoder="guided"), guided)
+        except MaskgitError as exc:
+            raise MaskgitError(f"{args.guided_decoder}: {exc} than {args.model}'s") from None
     if args.sampling:
         from .config import SamplingConfig, config_from_dict, read_config_file
 

@@ -231,6 +231,7 @@ class GuidedDecoderConfig:
 
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     guide_channels: int = 32
+    codebook_checksum: Optional[float] = None  # sum of |codebook| of the tokenizer it was made for (None: unchecked)
 
     def __post_init__(self) -> None:
         if self.guide_channels < 1:
@@ -257,7 +258,7 @@ class GuidedDecoderTrainingConfig:
     perceptual_weight: float = 1.0  # LPIPS; 0 disables (no weights needed)
     perceptual_net: str = "vgg"
     mask_kind: str = "brush"  # pixel holes drawn by masks.generate_mask
-    prefill: str = "navier-stokes"  # how the hole is filled before encoding, as at inference
+    prefill: Optional[str] = None  # how the hole is filled before encoding; None: the model's own (sampling.json)
     # Hole tokens per image, drawn with these weights: the ground truth's ("true"), the pre-filled
     # image's ("hint"), or the transformer's, decoded in `predict_steps` steps ("predicted").
     token_source_weights: tuple[float, float, float] = (0.25, 0.25, 0.5)
@@ -278,8 +279,8 @@ class GuidedDecoderTrainingConfig:
             raise ConfigError(f"perceptual_net must be 'vgg' or 'alex', got {self.perceptual_net!r}")
         if self.mask_kind not in MASK_KINDS:
             raise ConfigError(f"mask_kind must be one of {', '.join(MASK_KINDS)}, got {self.mask_kind!r}")
-        if self.prefill not in PREFILLS:
-            raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
+        if self.prefill is not None and self.prefill not in PREFILLS:
+            raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)} or null, got {self.prefill!r}")
         self.token_source_weights = tuple(float(w) for w in self.token_source_weights)
         if len(self.token_source_weights) != len(TOKEN_SOURCES) or min(self.token_source_weights) < 0 \
                 or sum(self.token_source_weights) <= 0:

@@ -68,8 +68,8 @@ class MaskGIT:
                 f"tokenizer ({t.codebook_size} codes, {t.num_tokens} tokens) and transformer "
                 f"({m.codebook_size} codes, {m.num_tokens} tokens) do not fit together"
             )
-        if guided_decoder is not None and guided_decoder.config.tokenizer != t:
-            raise ConfigError("the guided decoder was made for another tokenizer architecture")
+        if guided_decoder is not None:
+            guided_decoder.check_tokenizer(tokenizer)
         self.tokenizer = tokenizer.eval()
         self.transformer = transformer.eval()
         self.guided_decoder = guided_decoder.eval() if guided_decoder is not None else None
@@ -183,10 +183,13 @@ class MaskGIT:
         Returns {sweet spot: images}; the other arguments are `inpaint`'s.
         """
         check_convention(mask_convention)
+        for name in ("sweet_spot", "return_trace", "step_callback", "mixed_precision"):
+            if name in sampling_overrides:
+                raise TypeError(f"inpaint_sweet_spots() takes the sweet spots as a list, and no {name!r}")
         cfg = self.sampling_for(sweet_spot=0, **sampling_overrides)
         for s in sweet_spots:
-            if s is not None and not 0 < s < cfg.steps:
-                raise ConfigError(f"sweet spot {s} must lie between 1 and the steps - 1 ({cfg.steps - 1})")
+            if s is not None and not 0 < s <= cfg.steps:
+                raise ConfigError(f"sweet spot {s} must lie between 1 and the steps ({cfg.steps})")
         originals = _as_image_list(images)
         holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
         generators = _per_image_generators(generator, len(originals))
@@ -211,7 +214,9 @@ class MaskGIT:
             for s in sweet_spots:
                 # A decoding that ended before step s ended the same way with sweet spot s.
                 ids = torch.where(unknown, stopped[s], token_ids) if s in stopped else result.token_ids
-                outputs[s].extend(self._outputs(batch, batch_holes, ids, cfg, inputs))
+                images = self._outputs(batch, batch_holes, ids, cfg, inputs)
+                # As `inpaint`: an image without hole comes back as given (also with composite off).
+                outputs[s].extend(im if h.any() else Image.fromarray(o) for im, h, o in zip(images, batch_holes, batch))
         return outputs
 
     def sampling_for(self, **overrides: Any) -> SamplingConfig:
@@ -368,7 +373,10 @@ class MaskGIT:
             except (ValueError, OSError) as exc:
                 raise CheckpointError(f"cannot read {path / SAMPLING_NAME}: {exc}") from None
         guided = GuidedDecoder.from_pretrained(path / GUIDED_DECODER_DIR) if (path / GUIDED_DECODER_DIR).is_dir() else None
-        pipe = cls(tokenizer, transformer, sampling, guided)
+        try:
+            pipe = cls(tokenizer, transformer, sampling, guided)
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
         if device is not None or dtype is not None:
             pipe.to(device, dtype)
         return pipe

@@ -19,9 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import GuidedDecoderConfig
-from ..files import load_config, load_weights, save_module
+from ..errors import ConfigError
+from ..files import CONFIG_NAME, load_config, load_weights, save_module
 from .decoder import Decoder
 from .layers import Downsample, ResBlock, Upsample
+
+
+def codebook_checksum(tokenizer: nn.Module) -> float:
+    """Sum of |codebook entries| of a VQGAN: tells one trained tokenizer from another of the same architecture."""
+    return round(float(tokenizer.quantizer.codebook.weight.detach().double().abs().sum()), 3)
 
 
 class GuidedDecoder(nn.Module):
@@ -49,7 +55,7 @@ class GuidedDecoder(nn.Module):
     @classmethod
     def from_tokenizer(cls, tokenizer: nn.Module, guide_channels: int = 32) -> "GuidedDecoder":
         """A guided decoder whose decoder part is a copy of `tokenizer`'s (a VQGAN)."""
-        model = cls(GuidedDecoderConfig(tokenizer.config, guide_channels))
+        model = cls(GuidedDecoderConfig(tokenizer.config, guide_channels, codebook_checksum(tokenizer)))
         model.post_quant_conv.load_state_dict(tokenizer.post_quant_conv.state_dict())
         model.decoder.load_state_dict(tokenizer.decoder.state_dict())
         return model.to(next(tokenizer.parameters()).device)
@@ -81,8 +87,21 @@ class GuidedDecoder(nn.Module):
                         max_shard_bytes: Optional[int] = None) -> Path:
         return save_module(self, self.config, directory, dtype, max_shard_bytes)
 
+    def check_tokenizer(self, tokenizer: nn.Module, source: str = "the guided decoder") -> None:
+        """Raise ConfigError unless `tokenizer` is the one this decoder was trained for (architecture and codebook)."""
+        if self.config.tokenizer != tokenizer.config:
+            raise ConfigError(f"{source} was made for another tokenizer architecture")
+        expected = self.config.codebook_checksum
+        # float16 storage moves the sum by about 1e-4 of itself; another training run by far more.
+        if expected is not None and abs(codebook_checksum(tokenizer) - expected) > 1e-3 * abs(expected) + 1e-3:
+            raise ConfigError(f"{source} was trained for another tokenizer (its codebook differs)")
+
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "GuidedDecoder":
+        """Load a saved guided decoder: a folder with config.json, or a `train-decoder` run holding guided_decoder/."""
+        directory = Path(directory)
+        if not (directory / CONFIG_NAME).is_file() and (directory / "guided_decoder" / CONFIG_NAME).is_file():
+            directory = directory / "guided_decoder"
         model = cls(load_config(GuidedDecoderConfig, directory))
         load_weights(model, directory)
         return model.eval()

@@ -90,7 +90,7 @@ def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torc
     return ids
 
 
-def _batch(dataset: ImageFolder, indices: list[int], cfg: GuidedDecoderTrainingConfig, step: int
+def _batch(dataset: ImageFolder, indices: list[int], cfg: GuidedDecoderTrainingConfig, step: int, prefill: str
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clean (B, H, W, 3) uint8, pre-filled (B, H, W, 3) uint8, holes (B, H, W) bool) for one step."""
     flips = torch.rand(len(indices), generator=step_generator(cfg.seed, step, stream=2)) < 0.5
@@ -101,7 +101,7 @@ def _batch(dataset: ImageFolder, indices: list[int], cfg: GuidedDecoderTrainingC
             image = np.ascontiguousarray(image[:, ::-1])
         hole = generate_mask(cfg.mask_kind, dataset.resolution, np.random.default_rng([cfg.seed, step, b]))
         clean.append(image)
-        filled.append(fill_hole(image, hole, cfg.prefill))
+        filled.append(fill_hole(image, hole, prefill))
         holes.append(hole)
     return np.stack(clean), np.stack(filled), np.stack(holes)
 
@@ -135,7 +135,10 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
     decoder = GuidedDecoder.from_tokenizer(pipe.tokenizer, cfg.guide_channels).to(device).train()
     if state is not None and state["config"]["guide_channels"] != cfg.guide_channels:
         raise ValueError("guide_channels differs from the checkpoint's")
-    record_run(out_dir, cfg, {"model": str(model_path.resolve()), "data_dir": str(data_dir.resolve())}, True)
+    from ..pipeline import resolve_model
+
+    record_run(out_dir, cfg, {"model": str(resolve_model(model_path).resolve()), "data_dir": str(data_dir.resolve()),
+                              "deterministic": torch.are_deterministic_algorithms_enabled()}, True)
     log.info("%d training images from %s; decoder copied from %s", len(dataset), data_dir, model_path)
     optimizer = adamw(decoder, cfg.learning_rate, cfg.adam_betas, 0.0, device)
     start_step = 0
@@ -151,11 +154,12 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
     meter = RunningMeans()
     clock = CheckpointClock(cfg.checkpoint_minutes)
     grid = pipe.tokenizer.config.token_grid
+    prefill = cfg.prefill or pipe.sampling.prefill  # as the model will inpaint
     bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="guided decoder", disable=not progress,
                dynamic_ncols=True)
     step = start_step
     while step < plan.end():
-        clean, filled, holes = _batch(dataset, next(sampler), cfg, step)
+        clean, filled, holes = _batch(dataset, next(sampler), cfg, step, prefill)
         target = uint8_to_tensor(torch.from_numpy(clean)).to(device)
         prefilled = uint8_to_tensor(torch.from_numpy(filled)).to(device)
         hole_t = torch.from_numpy(holes).to(device)
