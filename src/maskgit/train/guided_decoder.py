@@ -20,9 +20,9 @@ import torch
 
 from ..config import TOKEN_SOURCES, GuidedDecoderTrainingConfig, config_to_dict
 from ..data import ImageFolder, StepBatchSampler
-from ..image_io import fill_hole, make_grid, save_image, uint8_to_tensor
+from ..image_io import make_grid, save_image, uint8_to_tensor
 from ..lpips import LPIPS
-from ..masks import generate_mask, tokens_from_hole
+from ..masks import generate_mask
 from ..pipeline import MaskGIT
 from ..sampling import iterative_decode
 from ..tokenizer import GuidedDecoder
@@ -90,20 +90,18 @@ def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torc
     return ids
 
 
-def _batch(dataset: ImageFolder, indices: list[int], cfg: GuidedDecoderTrainingConfig, step: int, prefill: str
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(clean (B, H, W, 3) uint8, pre-filled (B, H, W, 3) uint8, holes (B, H, W) bool) for one step."""
+def _batch(dataset: ImageFolder, indices: list[int], cfg: GuidedDecoderTrainingConfig, step: int
+           ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(clean (H, W, 3) uint8 images, (H, W) bool holes) for one step."""
     flips = torch.rand(len(indices), generator=step_generator(cfg.seed, step, stream=2)) < 0.5
-    clean, filled, holes = [], [], []
+    clean, holes = [], []
     for b, i in enumerate(indices):
         image = dataset.uint8(i).numpy()
         if cfg.flip and flips[b]:
             image = np.ascontiguousarray(image[:, ::-1])
-        hole = generate_mask(cfg.mask_kind, dataset.resolution, np.random.default_rng([cfg.seed, step, b]))
         clean.append(image)
-        filled.append(fill_hole(image, hole, prefill))
-        holes.append(hole)
-    return np.stack(clean), np.stack(filled), np.stack(holes)
+        holes.append(generate_mask(cfg.mask_kind, dataset.resolution, np.random.default_rng([cfg.seed, step, b])))
+    return clean, holes
 
 
 def _losses(output: torch.Tensor, target: torch.Tensor, holes: torch.Tensor, lpips: Optional[LPIPS],
@@ -154,19 +152,19 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
     meter = RunningMeans()
     clock = CheckpointClock(cfg.checkpoint_minutes)
     grid = pipe.tokenizer.config.token_grid
-    prefill = cfg.prefill or pipe.sampling.prefill  # as the model will inpaint
+    sampling = pipe.sampling_for(prefill=cfg.prefill, decoder="plain")  # cfg.prefill None: the model's own
     bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="guided decoder", disable=not progress,
                dynamic_ncols=True)
     step = start_step
     while step < plan.end():
-        clean, filled, holes = _batch(dataset, next(sampler), cfg, step, prefill)
-        target = uint8_to_tensor(torch.from_numpy(clean)).to(device)
-        prefilled = uint8_to_tensor(torch.from_numpy(filled)).to(device)
-        hole_t = torch.from_numpy(holes).to(device)
+        clean, holes = _batch(dataset, next(sampler), cfg, step)
         with torch.no_grad():
+            inputs = pipe._model_inputs(clean, holes, sampling)  # pre-filled, encoded and token states as at inference
+            hint_ids, unknown = inputs.token_ids, inputs.unknown
+            target = uint8_to_tensor(torch.from_numpy(np.stack(clean))).to(device)
+            prefilled = uint8_to_tensor(torch.from_numpy(np.stack(inputs.images))).to(device)
+            hole_t = torch.from_numpy(np.stack(holes)).to(device)
             true_ids = pipe.tokenizer.encode(target).flatten(1)
-            hint_ids = pipe.tokenizer.encode(prefilled).flatten(1)
-            unknown = tokens_from_hole(hole_t, grid, pipe.sampling.min_overlap, pipe.sampling.dilate).flatten(1)
             ids = _hole_tokens(pipe, cfg, true_ids, hint_ids, unknown, step_generator(cfg.seed, step, stream=3))
             quantized = pipe.tokenizer.quantizer.lookup(ids.reshape(-1, grid, grid))
             plain_logs = {}
