@@ -106,7 +106,8 @@ def test_alone_equals_inside_a_batch_of_mixed_masks(micro_pipe):
     assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("overrides", [{}, {"sample": True, "choice_temperature": 2.0}, {"confidence": "lab", "schedule": "square"}])
+@pytest.mark.parametrize("overrides", [{}, {"sample": True, "choice_temperature": 2.0}, {"confidence": "lab", "schedule": "square"},
+                                       {"pixel_evidence": 0.5, "sample": True}])
 def test_one_decoding_gives_every_sweet_spot_as_separate_calls_would(micro_pipe, overrides):
     images = _images(5, seed=2)
     holes = brush_holes(4) + [np.zeros((32, 32), bool)]
@@ -119,6 +120,46 @@ def test_one_decoding_gives_every_sweet_spot_as_separate_calls_would(micro_pipe,
     assert not all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(shared[None], shared[2]))
     with pytest.raises(ConfigError, match="sweet spot 7"):
         micro_pipe.inpaint_sweet_spots(images, holes, [7], steps=6)
+
+
+def test_code_patches_are_each_codes_own_decoding(micro_pipe):
+    patches = micro_pipe.tokenizer.code_patches()
+    assert patches.shape == (32, 3, 4, 4) and patches.abs().max() <= 1
+    assert torch.allclose(micro_pipe.tokenizer.code_patches(batch_size=5), patches, atol=1e-5)
+    grids = torch.full((1, 5, 5), 7)
+    decoded = micro_pipe.tokenizer.decode_quantized(micro_pipe.tokenizer.quantizer.lookup(grids)).clamp(-1, 1)
+    assert torch.allclose(decoded[0, :, 8:12, 8:12], patches[7], atol=1e-5)
+
+
+def test_pixel_evidence_picks_codes_that_fit_the_known_pixels(micro_pipe):
+    """With an overwhelming weight, a partly covered token takes the code whose own patch is closest to the
+    token's known pixels (checked in numpy); known pixels stay exact and weight 0 is the default."""
+    from maskgit.sampling import iterative_decode
+
+    images, holes = _images(4, seed=5), brush_holes(4, seed=5)
+    cfg = micro_pipe.sampling_for(pixel_evidence=1e4, choice_temperature=0.0)
+    inputs = micro_pipe._model_inputs(images, holes, cfg)
+    assert micro_pipe._model_inputs(images, holes, micro_pipe.sampling_for()).pixel_log_likelihood is None
+    ids = iterative_decode(micro_pipe.transformer, inputs.token_ids, inputs.unknown, cfg,
+                           pixel_log_likelihood=inputs.pixel_log_likelihood).token_ids
+    codes = micro_pipe.tokenizer.code_patches().numpy().transpose(0, 2, 3, 1)  # (K, 4, 4, 3)
+    checked = 0
+    for b in range(4):
+        pixels = images[b].astype(np.float64) / 127.5 - 1
+        for n in np.flatnonzero(inputs.unknown[b].numpy()):
+            r, c = divmod(int(n), 8)
+            known = ~holes[b][4 * r:4 * r + 4, 4 * c:4 * c + 4]
+            if known.any():
+                error = ((pixels[4 * r:4 * r + 4, 4 * c:4 * c + 4][known] - codes[:, known]) ** 2).sum((1, 2))
+                assert int(ids[b, n]) == int(error.argmin())
+                checked += 1
+    assert checked > 10
+    out = micro_pipe.inpaint(images, holes, generator=gens(4), pixel_evidence=3.0).images
+    plain = micro_pipe.inpaint(images, holes, generator=gens(4)).images
+    assert all(np.array_equal(np.asarray(o)[~h], im[~h]) for o, h, im in zip(out, holes, images))
+    assert not all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(out, plain))
+    same = micro_pipe.inpaint(images, holes, generator=gens(4), pixel_evidence=0.0).images
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(same, plain))
 
 
 def test_trace_has_one_stage_per_step(micro_pipe, tmp_path):

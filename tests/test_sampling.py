@@ -243,3 +243,48 @@ def test_border_first_reveals_tokens_next_to_known_ones_first():
     plain = iterative_decode(FixedLogits(logits), tokens, unknown.flatten(1), SamplingConfig(
         steps=2, schedule="linear", choice_temperature=0.0), gens(1), return_trace=True)
     assert not plain.steps[0].unknown.reshape(grid, grid)[3:5, 3:5].all()  # without the prior: index order
+
+
+def test_known_pixel_evidence_scores_codes_by_the_known_pixels_of_each_patch():
+    from maskgit.sampling import known_pixel_evidence
+
+    p = 2  # 4x4 image, 2x2 tokens of 2x2 pixels
+    codes = torch.stack([torch.full((3, p, p), -1.0), torch.full((3, p, p), 1.0), torch.zeros(3, p, p)])  # dark, light, gray
+    image = torch.ones(1, 3, 4, 4)  # light everywhere
+    holes = torch.zeros(1, 4, 4, dtype=torch.bool)
+    holes[0, :2, :2] = True  # token 0: all hole
+    holes[0, :2, 2] = True  # token 1: half hole (2 of 4 pixels known)
+    holes[0, 3, 0] = True  # token 2: 3 of 4 pixels known; token 3 untouched
+    evidence = known_pixel_evidence(image, holes, codes, weight=0.5)
+    assert evidence.shape == (1, 4, 3)
+    assert torch.equal(evidence[0, 0], torch.zeros(3))  # nothing known: nothing to tell the codes apart
+    # -w * known pixels * 3 channels * (1 - code)^2
+    assert evidence[0, 1].tolist() == pytest.approx([-0.5 * 2 * 3 * 4, 0.0, -0.5 * 2 * 3 * 1])
+    assert evidence[0, 2].tolist() == pytest.approx([-0.5 * 3 * 3 * 4, 0.0, -0.5 * 3 * 3 * 1])
+    assert evidence[0, 3].tolist() == pytest.approx([-0.5 * 4 * 3 * 4, 0.0, -0.5 * 4 * 3 * 1])
+    # Pixels under the hole never count, whatever they hold.
+    image[0, :, :2, :2] = -1.0
+    image[0, :, 3, 0] = -1.0
+    assert torch.allclose(known_pixel_evidence(image, holes, codes, weight=0.5), evidence)
+    assert known_pixel_evidence(torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8) < 0.5, torch.rand(5, 3, 2, 2), 2.0).max() <= 0
+
+
+def test_pixel_evidence_chooses_the_code_that_fits_the_known_pixels():
+    """The evidence is added to the logits: it can overrule the transformer, and changes nothing at weight 0."""
+
+    g = torch.Generator().manual_seed(3)
+    logits = _fixed_logits(1, seed=3)
+    tokens = torch.randint(0, K, (1, N), generator=g)
+    unknown = torch.zeros(1, N, dtype=torch.bool)
+    unknown[0, :20] = True
+    fits = torch.randint(0, K, (N,), generator=g)  # the code each position's known pixels agree with
+    evidence = torch.full((1, N, K), -100.0)
+    evidence[0, torch.arange(N), fits] = 0.0
+    cfg = SamplingConfig(steps=4, choice_temperature=0.0)
+    plain = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, gens(1))
+    guided = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, gens(1), pixel_log_likelihood=evidence)
+    assert torch.equal(guided.token_ids[0, :20], fits[:20])
+    assert torch.equal(guided.token_ids[0, 20:], tokens[0, 20:])  # known tokens stay
+    assert not torch.equal(plain.token_ids[0, :20], fits[:20])
+    zero = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, gens(1), pixel_log_likelihood=torch.zeros(1, N, K))
+    assert torch.equal(zero.token_ids, plain.token_ids)

@@ -413,6 +413,9 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                         "to the confidence (0: off)")
     p.add_argument("--prefill", choices=PREFILLS,
                    help="what fills the hole (at the input's size) before encoding; the model's default is gray")
+    p.add_argument("--pixel-evidence", type=float,
+                   help="let the known pixels of partly covered tokens choose among the codes: each code's logit "
+                        "gets minus this times its squared error on them (0: off; see docs/inpainting.md)")
     p.add_argument("--decoder", choices=DECODERS,
                    help="plain: the tokenizer's decoder (tokens only); guided: the model's mask-aware decoder, which "
                         "also sees the known pixels (models trained with `maskgit train-decoder`)")

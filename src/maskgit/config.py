@@ -315,6 +315,9 @@ class SamplingConfig:
     prefill: str = "gray"  # what fills the hole before encoding: gray, mean, telea, navier-stokes (image_io.fill_hole)
     border_first: float = 0.0  # confidence bonus x share of known neighbours: fill from the border inwards
     decoder: str = "plain"  # "plain": tokens alone; "guided": the model's mask-aware decoder (also sees the known pixels)
+    # Weight w of the known pixels inside partly covered unknown tokens: each code's logit gets
+    # - w * (squared error between those pixels and the code's own patch), pixels in [-1, 1]; 0: off.
+    pixel_evidence: float = 0.0
 
     def __post_init__(self) -> None:
         from .schedules import MASK_SCHEDULES
@@ -335,8 +338,9 @@ class SamplingConfig:
             raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if self.decoder not in DECODERS:
             raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
-        if self.dilate < 0 or self.feather < 0 or self.border_first < 0 or not 0 <= self.min_overlap < 1:
-            raise ConfigError("dilate, feather and border_first must be >= 0, min_overlap in [0, 1)")
+        if (self.dilate < 0 or self.feather < 0 or self.border_first < 0 or self.pixel_evidence < 0
+                or not 0 <= self.min_overlap < 1):
+            raise ConfigError("dilate, feather, border_first and pixel_evidence must be >= 0, min_overlap in [0, 1)")
 
 
 def _transformer_lab() -> TransformerTrainingConfig:

@@ -18,7 +18,7 @@ from .errors import CheckpointError, ConfigError, DataError
 from .files import CONFIG_NAME, atomic_write_text
 from .image_io import check_convention, composite, fill_hole, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
 from .masks import tokens_from_hole
-from .sampling import DecodeStep, iterative_decode
+from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
 from .tokenizer import VQGAN, GuidedDecoder
 from .transformer import BidirectionalTransformer
 
@@ -51,6 +51,7 @@ class _ModelInputs:
     holes: list[np.ndarray]  # (res, res) bool per image
     token_ids: torch.Tensor  # (B, N) long, the pre-filled images' tokens
     unknown: torch.Tensor  # (B, N) bool, tokens to fill
+    pixel_log_likelihood: Optional[torch.Tensor] = None  # (B, N, K), with `pixel_evidence` (sampling.known_pixel_evidence)
 
 
 class MaskGIT:
@@ -74,6 +75,7 @@ class MaskGIT:
         self.transformer = transformer.eval()
         self.guided_decoder = guided_decoder.eval() if guided_decoder is not None else None
         self.sampling = sampling or SamplingConfig()
+        self._code_patches: Optional[torch.Tensor] = None  # the tokenizer's, computed on first use
         if self.sampling.decoder == "guided" and guided_decoder is None:
             raise ConfigError("the sampling defaults ask for the guided decoder, but the model has none")
 
@@ -93,6 +95,7 @@ class MaskGIT:
         """Move both models (the tokenizer stays float32: its quantizer needs it)."""
         self.tokenizer.to(device=device)
         self.transformer.to(device=device, dtype=dtype)
+        self._code_patches = None
         if self.guided_decoder is not None:
             self.guided_decoder.to(device=device)
         return self
@@ -210,7 +213,7 @@ class MaskGIT:
 
             result = iterative_decode(self.transformer, token_ids, unknown, cfg,
                                       [generators[i] for i in index] if generators is not None else None,
-                                      on_step=keep_stops)
+                                      pixel_log_likelihood=inputs.pixel_log_likelihood, on_step=keep_stops)
             for s in sweet_spots:
                 # A decoding that ended before step s ended the same way with sweet spot s.
                 ids = torch.where(unknown, stopped[s], token_ids) if s in stopped else result.token_ids
@@ -266,7 +269,12 @@ class MaskGIT:
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        return _ModelInputs(model_images, model_holes, token_ids, unknown)
+        evidence = None
+        if cfg.pixel_evidence > 0:
+            if self._code_patches is None:
+                self._code_patches = self.tokenizer.code_patches()
+            evidence = known_pixel_evidence(pixels, hole_t, self._code_patches, cfg.pixel_evidence)
+        return _ModelInputs(model_images, model_holes, token_ids, unknown, evidence)
 
     @torch.no_grad()
     def decode_guided(self, token_ids: torch.Tensor, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
@@ -304,7 +312,7 @@ class MaskGIT:
         inputs = self._model_inputs(originals, holes, cfg)
         model_images, token_ids, unknown = inputs.images, inputs.token_ids, inputs.unknown
         result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision,
-                                  on_step=on_step)
+                                  pixel_log_likelihood=inputs.pixel_log_likelihood, on_step=on_step)
         outputs = self._outputs(originals, holes, result.token_ids, cfg, inputs)
         traces = []
         if return_trace:

@@ -15,6 +15,9 @@ Step t of T (t = 1 … T), for each image of the batch:
 4. the ⌊γ(t/T) · n₀⌋ least confident unknown positions stay masked (n₀ = the image's unknown
    count before step 1; at least one fewer than before, none after the last step); the rest are
    filled with their predictions and never change again.
+`pixel_log_likelihood` (optional, `known_pixel_evidence`) is added to the logits before step 2, so
+partly covered tokens are chosen, and ranked, by the transformer and by the known pixels in their
+patch together (a posterior over codes).
 With `sweet_spot = S < T` decoding stops after step S and fills every remaining position with that
 step's predictions. Tokens known at the start are never changed.
 """
@@ -113,19 +116,41 @@ def known_neighbour_share(unknown: torch.Tensor, grid: int) -> torch.Tensor:
     return (count / neighbours).flatten(1)
 
 
+def known_pixel_evidence(images: torch.Tensor, holes: torch.Tensor, code_patches: torch.Tensor,
+                         weight: float) -> torch.Tensor:
+    """How well each code fits the known pixels of each token's patch, as a logit bias.
+
+    images: (B, 3, H, W) in [-1, 1]; holes: (B, H, W) bool, True = hole; code_patches: (K, 3, p, p),
+    what each code decodes to (`VQGAN.code_patches`). Returns (B, N, K) float32:
+    -weight * sum over the patch's known pixels and channels of (pixel - code's pixel)^2; zero for a
+    patch with no known pixel (nothing to tell the codes apart) and never larger than zero.
+    """
+    p = code_patches.shape[-1]
+    x = F.unfold(images.float(), kernel_size=p, stride=p).transpose(1, 2)  # (B, N, 3*p*p)
+    known = F.unfold((~holes)[:, None].float(), kernel_size=p, stride=p).transpose(1, 2)  # (B, N, p*p)
+    known = known.repeat(1, 1, images.shape[1])  # channel-major, as unfold lays out x
+    codes = code_patches.float().flatten(1)  # (K, 3*p*p), same layout
+    error = (known * x * x).sum(-1, keepdim=True) - 2 * (known * x) @ codes.T + known @ (codes * codes).T
+    return -weight * error.clamp_min(0)
+
+
 @torch.no_grad()
 def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, unknown: torch.Tensor,
                 n_start: torch.Tensor, step: int, cfg: SamplingConfig, generators: Optional[list[torch.Generator]] = None,
                 final: bool = False, mixed_precision: bool = True,
-                hint_ids: Optional[torch.Tensor] = None) -> DecodeStep:
+                hint_ids: Optional[torch.Tensor] = None,
+                pixel_log_likelihood: Optional[torch.Tensor] = None) -> DecodeStep:
     """One MaskGIT step (see the module docstring). token_ids (B, N) long, unknown (B, N) bool.
 
     `mixed_precision`: run the transformer under bf16 autocast on CUDA (softmax and ranking stay float32).
     `hint_ids`: (B, N) long, the hints of a model trained with them (see `BidirectionalTransformer`).
+    `pixel_log_likelihood`: (B, N, K) float, added to the logits (`known_pixel_evidence`).
     """
     mask_id = transformer.config.mask_token_id
     with autocast(token_ids.device, mixed_precision):
         logits = transformer(token_ids.masked_fill(unknown, mask_id), hint_ids)  # (B, N, K)
+    if pixel_log_likelihood is not None:
+        logits = logits.float() + pixel_log_likelihood
     ids, probs = choose_tokens(logits, cfg, generators)
     predicted = torch.where(unknown, ids, token_ids)
     confidence = probs.clamp_min(1e-30).log() if cfg.confidence == "logprob" else probs
@@ -146,6 +171,7 @@ def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Ten
                      cfg: SamplingConfig, generators: Optional[Sequence[torch.Generator]] = None,
                      return_trace: bool = False, mixed_precision: bool = True,
                      hint_ids: Optional[torch.Tensor] = None,
+                     pixel_log_likelihood: Optional[torch.Tensor] = None,
                      on_step: Optional[Callable[[int, DecodeStep], None]] = None) -> DecodeResult:
     """Fill every unknown token of a batch.
 
@@ -157,6 +183,7 @@ def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Ten
         mixed_precision: bf16 autocast for the transformer on CUDA.
         hint_ids: (B, N) long hints for a model trained with them; None: the model's own choice
             (`token_ids` itself when `transformer.config.hints`: the tokens of the pre-filled image).
+        pixel_log_likelihood: (B, N, K) bias added to the logits at every step (`known_pixel_evidence`).
         on_step: called with (step, DecodeStep) as soon as each step is done (e.g. to show it live).
     Returns:
         DecodeResult with the filled (B, N) tokens and, if `return_trace`, every step.
@@ -174,7 +201,8 @@ def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Ten
         if not remaining.any():
             break
         result = decode_step(transformer, current, remaining, n_start, step, cfg, gens, final=step == last,
-                             mixed_precision=mixed_precision, hint_ids=hint_ids)
+                             mixed_precision=mixed_precision, hint_ids=hint_ids,
+                             pixel_log_likelihood=pixel_log_likelihood)
         current, remaining = result.token_ids, result.unknown
         if return_trace:
             trace.append(result)

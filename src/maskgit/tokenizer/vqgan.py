@@ -62,6 +62,27 @@ class VQGAN(nn.Module):
         token_ids = token_ids.reshape(token_ids.shape[0], grid, grid)  # (B, h, w)
         return self.decode_quantized(self.quantizer.lookup(token_ids)).clamp(-1, 1)
 
+    @torch.no_grad()
+    def code_patches(self, context: int = 5, batch_size: int = 256) -> torch.Tensor:
+        """What each code looks like on its own: (K, 3, p, p) in [-1, 1], p the pixels per token side.
+
+        Each code is decoded as a `context` x `context` grid of itself and the centre token's patch
+        kept, so the decoder's receptive field sees that code everywhere (no image border nearby).
+        """
+        size, centre = self.resolution_per_token, context // 2
+        patches = []
+        for start in range(0, self.config.codebook_size, batch_size):
+            ids = torch.arange(start, min(start + batch_size, self.config.codebook_size), device=self.quant_conv.weight.device)
+            grids = ids[:, None, None].expand(-1, context, context)
+            decoded = self.decode_quantized(self.quantizer.lookup(grids)).clamp(-1, 1).float()
+            patches.append(decoded[:, :, centre * size:(centre + 1) * size, centre * size:(centre + 1) * size])
+        return torch.cat(patches)
+
+    @property
+    def resolution_per_token(self) -> int:
+        """Pixels per token side (the downsampling factor)."""
+        return self.config.resolution // self.config.token_grid
+
     def forward(self, images: torch.Tensor) -> VQGANOutput:
         latents = self.encode_latents(images)
         q = self.quantizer(latents)

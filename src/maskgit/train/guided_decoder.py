@@ -75,7 +75,8 @@ def train_guided_decoder(config: GuidedDecoderTrainingConfig, model: str | Path,
 
 
 def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torch.Tensor, hint_ids: torch.Tensor,
-                 unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+                 unknown: torch.Tensor, generator: torch.Generator,
+                 pixel_log_likelihood: Optional[torch.Tensor] = None) -> torch.Tensor:
     """(B, N) tokens as the decoder will get them: known ones from the pre-filled image, the hole's
     from a source drawn per image by `token_source_weights`."""
     weights = torch.tensor(cfg.token_source_weights, dtype=torch.float64)
@@ -85,7 +86,9 @@ def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torc
     if rows:
         sampling = replace(pipe.sampling, steps=cfg.predict_steps, sweet_spot=None, decoder="plain")
         gens = [torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator))) for _ in rows]
-        predicted = iterative_decode(pipe.transformer, hint_ids[rows], unknown[rows], sampling, gens).token_ids
+        evidence = pixel_log_likelihood[rows] if pixel_log_likelihood is not None else None
+        predicted = iterative_decode(pipe.transformer, hint_ids[rows], unknown[rows], sampling, gens,
+                                     pixel_log_likelihood=evidence).token_ids
         ids[rows] = predicted
     return ids
 
@@ -165,7 +168,8 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
             prefilled = uint8_to_tensor(torch.from_numpy(np.stack(inputs.images))).to(device)
             hole_t = torch.from_numpy(np.stack(holes)).to(device)
             true_ids = pipe.tokenizer.encode(target).flatten(1)
-            ids = _hole_tokens(pipe, cfg, true_ids, hint_ids, unknown, step_generator(cfg.seed, step, stream=3))
+            ids = _hole_tokens(pipe, cfg, true_ids, hint_ids, unknown, step_generator(cfg.seed, step, stream=3),
+                               inputs.pixel_log_likelihood)
             quantized = pipe.tokenizer.quantizer.lookup(ids.reshape(-1, grid, grid))
             plain_logs = {}
             if step % cfg.log_every == 0:  # the plain decoder on the same batch, once per logging window: the baseline
