@@ -266,7 +266,18 @@ def test_known_pixel_evidence_scores_codes_by_the_known_pixels_of_each_patch():
     image[0, :, :2, :2] = -1.0
     image[0, :, 3, 0] = -1.0
     assert torch.allclose(known_pixel_evidence(image, holes, codes, weight=0.5), evidence)
-    assert known_pixel_evidence(torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8) < 0.5, torch.rand(5, 3, 2, 2), 2.0).max() <= 0
+    # Random pixels, holes and codes against a plain loop over patches, pixels and channels.
+    g = torch.Generator().manual_seed(0)
+    images, holes, codes = torch.rand(2, 3, 8, 8, generator=g) * 2 - 1, torch.rand(2, 8, 8, generator=g) < 0.5, torch.rand(
+        5, 3, 2, 2, generator=g) * 2 - 1
+    evidence = known_pixel_evidence(images, holes, codes, 2.0)
+    for b in range(2):
+        for n in range(16):
+            r, c = divmod(n, 4)
+            for k in range(5):
+                error = sum(float(images[b, ch, 2 * r + i, 2 * c + j] - codes[k, ch, i, j]) ** 2
+                            for ch in range(3) for i in range(2) for j in range(2) if not holes[b, 2 * r + i, 2 * c + j])
+                assert float(evidence[b, n, k]) == pytest.approx(-2.0 * error, abs=1e-4)
 
 
 def test_pixel_evidence_chooses_the_code_that_fits_the_known_pixels():

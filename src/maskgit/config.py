@@ -259,6 +259,7 @@ class GuidedDecoderTrainingConfig:
     perceptual_net: str = "vgg"
     mask_kind: str = "brush"  # pixel holes drawn by masks.generate_mask
     prefill: Optional[str] = None  # how the hole is filled before encoding; None: the model's own (sampling.json)
+    pixel_evidence: Optional[float] = None  # for the transformer's decodings (SamplingConfig); None: the model's own
     # Hole tokens per image, drawn with these weights: the ground truth's ("true"), the pre-filled
     # image's ("hint"), or the transformer's, decoded in `predict_steps` steps ("predicted").
     token_source_weights: tuple[float, float, float] = (0.25, 0.25, 0.5)
@@ -281,6 +282,8 @@ class GuidedDecoderTrainingConfig:
             raise ConfigError(f"mask_kind must be one of {', '.join(MASK_KINDS)}, got {self.mask_kind!r}")
         if self.prefill is not None and self.prefill not in PREFILLS:
             raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)} or null, got {self.prefill!r}")
+        if self.pixel_evidence is not None and self.pixel_evidence < 0:
+            raise ConfigError(f"pixel_evidence must be >= 0 or null, got {self.pixel_evidence}")
         self.token_source_weights = tuple(float(w) for w in self.token_source_weights)
         if len(self.token_source_weights) != len(TOKEN_SOURCES) or min(self.token_source_weights) < 0 \
                 or sum(self.token_source_weights) <= 0:

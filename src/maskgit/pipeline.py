@@ -336,7 +336,7 @@ class MaskGIT:
         """
         if mode not in ORACLES:
             raise ValueError(f"unknown oracle {mode!r}; choose from {', '.join(ORACLES)}")
-        cfg = self.sampling_for(**sampling_overrides)
+        cfg = replace(self.sampling_for(**sampling_overrides), pixel_evidence=0.0)  # no decoding: no token choice
         originals, truths = [np.asarray(im) for im in images], [np.asarray(im) for im in ground_truth]
         holes = [np.asarray(h, dtype=bool) for h in holes]
         res = self.resolution

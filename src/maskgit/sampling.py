@@ -126,11 +126,13 @@ def known_pixel_evidence(images: torch.Tensor, holes: torch.Tensor, code_patches
     patch with no known pixel (nothing to tell the codes apart) and never larger than zero.
     """
     p = code_patches.shape[-1]
-    x = F.unfold(images.float(), kernel_size=p, stride=p).transpose(1, 2)  # (B, N, 3*p*p)
-    known = F.unfold((~holes)[:, None].float(), kernel_size=p, stride=p).transpose(1, 2)  # (B, N, p*p)
-    known = known.repeat(1, 1, images.shape[1])  # channel-major, as unfold lays out x
-    codes = code_patches.float().flatten(1)  # (K, 3*p*p), same layout
-    error = (known * x * x).sum(-1, keepdim=True) - 2 * (known * x) @ codes.T + known @ (codes * codes).T
+    # float32 even under a caller's autocast: the expanded square below cancels large terms.
+    with torch.autocast(images.device.type, enabled=False):
+        x = F.unfold(images.float(), kernel_size=p, stride=p).transpose(1, 2)  # (B, N, 3*p*p)
+        known = F.unfold((~holes)[:, None].float(), kernel_size=p, stride=p).transpose(1, 2)  # (B, N, p*p)
+        known = known.repeat(1, 1, images.shape[1])  # channel-major, as unfold lays out x
+        codes = code_patches.float().flatten(1)  # (K, 3*p*p), same layout
+        error = (known * x * x).sum(-1, keepdim=True) - 2 * (known * x) @ codes.T + known @ (codes * codes).T
     return -weight * error.clamp_min(0)
 
 

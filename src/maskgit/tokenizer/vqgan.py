@@ -67,7 +67,8 @@ class VQGAN(nn.Module):
         """What each code looks like on its own: (K, 3, p, p) in [-1, 1], p the pixels per token side.
 
         Each code is decoded as a `context` x `context` grid of itself and the centre token's patch
-        kept, so the decoder's receptive field sees that code everywhere (no image border nearby).
+        kept: the code in a field of itself, not in any real context (the decoder's receptive field
+        and its normalisation still reach the grid's border).
         """
         size, centre = self.resolution_per_token, context // 2
         patches = []

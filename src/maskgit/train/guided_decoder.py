@@ -155,7 +155,8 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
     meter = RunningMeans()
     clock = CheckpointClock(cfg.checkpoint_minutes)
     grid = pipe.tokenizer.config.token_grid
-    sampling = pipe.sampling_for(prefill=cfg.prefill, decoder="plain")  # cfg.prefill None: the model's own
+    # None in the config: the model's own pre-fill and pixel evidence, as its inference uses them.
+    sampling = pipe.sampling_for(prefill=cfg.prefill, pixel_evidence=cfg.pixel_evidence, decoder="plain")
     bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="guided decoder", disable=not progress,
                dynamic_ncols=True)
     step = start_step
