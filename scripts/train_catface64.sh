@@ -24,8 +24,9 @@ Options:
   --cases DIR                evaluation cases, lab layout with gt/ (default: ../shared/data/catface64/val-cases)
   --out DIR                  run folder (required)
   --tokenizer-minutes M      budget of the tokenizer stage (default: gpu 3, cpu 36, tiny 0.2)
-  --transformer-minutes M    budget of the transformer stage (default: gpu 4.5, cpu 78, tiny 0.2)
-  --decoder-minutes M        budget of the guided-decoder stage (`maskgit train-decoder`; default 0: no guided
+  --transformer-minutes M    budget of the transformer stage (default: gpu 4.5, cpu 63, tiny 0.2)
+  --decoder-minutes M        budget of the guided-decoder stage (`maskgit train-decoder`; default: cpu 15, gpu and
+                             tiny 0 = no guided
                              decoder); with one, the export makes it the default decoder
   --stages LIST              comma-separated subset of tokenizer,encode,transformer,guided,export,evaluate
                              (default: all)
@@ -33,7 +34,7 @@ Options:
 TXT
 }
 
-QUIET=(-q) DEVICE="" RECIPE=gpu OUT="" TOK_MIN="" TR_MIN="" DEC_MIN=0 STAGES="tokenizer,encode,transformer,guided,export,evaluate"
+QUIET=(-q) DEVICE="" RECIPE=gpu OUT="" TOK_MIN="" TR_MIN="" DEC_MIN="" STAGES="tokenizer,encode,transformer,guided,export,evaluate"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="$ROOT/../shared/data/catface64/train" CASES="$ROOT/../shared/data/catface64/val-cases"
 while [ $# -gt 0 ]; do
@@ -54,16 +55,16 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$OUT" ] || { echo "train_catface64.sh: --out DIR is required (see --help)" >&2; exit 2; }
 case "$RECIPE" in
-    tiny) TOK_CONFIG=tiny TR_CONFIG=tiny DEC_CONFIG=tiny DEFAULT_MIN=(0.2 0.2) SAMPLING=() ;;
+    tiny) TOK_CONFIG=tiny TR_CONFIG=tiny DEC_CONFIG=tiny DEFAULT_MIN=(0.2 0.2 0) SAMPLING=() ;;
     gpu) TOK_CONFIG="$ROOT/configs/tokenizer/catface64-gpu.yaml" TR_CONFIG="$ROOT/configs/transformer/catface64-gpu.yaml"
          DEC_CONFIG="$ROOT/configs/guided_decoder/catface64-gpu.yaml"
-         DEFAULT_MIN=(3 4.5) SAMPLING=(--sampling "$ROOT/configs/sampling/catface64-gpu.yaml") ;;
+         DEFAULT_MIN=(3 4.5 0) SAMPLING=(--sampling "$ROOT/configs/sampling/catface64-gpu.yaml") ;;
     cpu) TOK_CONFIG="$ROOT/configs/tokenizer/small-cpu.yaml" TR_CONFIG="$ROOT/configs/transformer/small-cpu.yaml"
          DEC_CONFIG="$ROOT/configs/guided_decoder/small-cpu.yaml"
-         DEFAULT_MIN=(36 78) SAMPLING=(--sampling "$ROOT/configs/sampling/small-cpu.yaml") ;;
+         DEFAULT_MIN=(36 63 15) SAMPLING=(--sampling "$ROOT/configs/sampling/small-cpu.yaml") ;;
     *) echo "train_catface64.sh: --recipe must be gpu, cpu or tiny, not $RECIPE" >&2; exit 2 ;;
 esac
-TOK_MIN="${TOK_MIN:-${DEFAULT_MIN[0]}}" TR_MIN="${TR_MIN:-${DEFAULT_MIN[1]}}"
+TOK_MIN="${TOK_MIN:-${DEFAULT_MIN[0]}}" TR_MIN="${TR_MIN:-${DEFAULT_MIN[1]}}" DEC_MIN="${DEC_MIN:-${DEFAULT_MIN[2]}}"
 if [ -z "${MASKGIT_WEIGHTS_DIR:-}" ] && [ -d "$ROOT/../shared/weights" ]; then
     export MASKGIT_WEIGHTS_DIR="$ROOT/../shared/weights"  # LPIPS backbones, offline
 fi
