@@ -70,7 +70,7 @@ class VQGAN(nn.Module):
         kept: the code in a field of itself, not in any real context (the decoder's receptive field
         and its normalisation still reach the grid's border).
         """
-        size, centre = self.resolution_per_token, context // 2
+        size, centre = self.config.downsample_factor, context // 2
         patches = []
         for start in range(0, self.config.codebook_size, batch_size):
             ids = torch.arange(start, min(start + batch_size, self.config.codebook_size), device=self.quant_conv.weight.device)
@@ -78,11 +78,6 @@ class VQGAN(nn.Module):
             decoded = self.decode_quantized(self.quantizer.lookup(grids)).clamp(-1, 1).float()
             patches.append(decoded[:, :, centre * size:(centre + 1) * size, centre * size:(centre + 1) * size])
         return torch.cat(patches)
-
-    @property
-    def resolution_per_token(self) -> int:
-        """Pixels per token side (the downsampling factor)."""
-        return self.config.resolution // self.config.token_grid
 
     def forward(self, images: torch.Tensor) -> VQGANOutput:
         latents = self.encode_latents(images)
