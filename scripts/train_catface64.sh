@@ -25,9 +25,8 @@ Options:
   --out DIR                  run folder (required)
   --tokenizer-minutes M      budget of the tokenizer stage (default: gpu 3, cpu 36, tiny 0.2)
   --transformer-minutes M    budget of the transformer stage (default: gpu 4.5, cpu 63, tiny 0.2)
-  --decoder-minutes M        budget of the guided-decoder stage (`maskgit train-decoder`; default: cpu 15, gpu and
-                             tiny 0 = no guided
-                             decoder); with one, the export makes it the default decoder
+  --decoder-minutes M        budget of the guided-decoder stage (`maskgit train-decoder`; default: cpu 15; gpu and
+                             tiny 0 = no guided decoder); with one, the export makes it the default decoder
   --stages LIST              comma-separated subset of tokenizer,encode,transformer,guided,export,evaluate
                              (default: all)
   --progress                 show progress bars and the training commands' messages
