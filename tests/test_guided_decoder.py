@@ -122,6 +122,20 @@ def test_hole_tokens_come_from_each_source_as_weighted(micro_pipe):
     cfg = GuidedDecoderTrainingConfig(token_source_weights=(0, 0, 1), predict_steps=2)
     ids = _hole_tokens(micro_pipe, cfg, true_ids, hint_ids, unknown, torch.Generator().manual_seed(0))
     assert (ids[:, 10:] == 1).all() and not (ids[:, :10] == 1).all()  # the transformer filled the hole
+    # Pixel evidence, asked for only for the predicted rows, decides their tokens when it overwhelms.
+    cfg = GuidedDecoderTrainingConfig(token_source_weights=(1, 0, 1), predict_steps=2)
+    asked = []
+
+    def evidence(rows):
+        asked.append(list(rows))
+        favour = torch.zeros(len(rows), 64, 32)
+        favour[..., 5] = 1e4
+        return favour
+
+    ids = _hole_tokens(micro_pipe, cfg, true_ids, hint_ids, unknown, torch.Generator().manual_seed(0), evidence)
+    predicted = (ids[:, :10] != 0).any(1)
+    assert len(asked) == 1 and asked[0] == predicted.nonzero()[:, 0].tolist() and 0 < predicted.sum() < 64
+    assert (ids[predicted, :10] == 5).all() and (ids[~predicted, :10] == 0).all()
 
 
 @pytest.mark.slow

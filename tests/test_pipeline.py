@@ -139,9 +139,11 @@ def test_pixel_evidence_picks_codes_that_fit_the_known_pixels(micro_pipe):
     images, holes = _images(4, seed=5), brush_holes(4, seed=5)
     cfg = micro_pipe.sampling_for(pixel_evidence=1e4, choice_temperature=0.0)
     inputs = micro_pipe._model_inputs(images, holes, cfg)
-    assert micro_pipe._model_inputs(images, holes, micro_pipe.sampling_for()).pixel_log_likelihood is None
+    assert micro_pipe.sampling_for().pixel_evidence == 0
+    assert micro_pipe.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, 0.0) is None
+    evidence = micro_pipe.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
     ids = iterative_decode(micro_pipe.transformer, inputs.token_ids, inputs.unknown, cfg,
-                           pixel_log_likelihood=inputs.pixel_log_likelihood).token_ids
+                           pixel_log_likelihood=evidence).token_ids
     codes = micro_pipe.tokenizer.code_patches().numpy().transpose(0, 2, 3, 1)  # (K, 4, 4, 3)
     checked = 0
     for b in range(4):

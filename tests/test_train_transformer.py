@@ -284,10 +284,12 @@ def test_training_contexts_come_from_pre_filled_images(micro_tokenizer, tmp_path
     assert torch.equal(unknown[2, 1, 1], tokens_from_hole(torch.from_numpy(hole)[None], 8).flatten())
 
 
-def test_context_rows_see_pre_filled_tokens_outside_the_hole_and_hints_inside(micro_tokenizer, tmp_path):
+@pytest.mark.parametrize("prefilled_context", [True, False])
+def test_context_rows_see_pre_filled_tokens_outside_the_hole_and_hints_inside(micro_tokenizer, tmp_path,
+                                                                              prefilled_context):
     from maskgit.train.transformer import Contexts, training_batch
 
-    cfg = _hinted_config(inpaint_mask_prob=0.5)
+    cfg = _hinted_config(inpaint_mask_prob=0.5, prefilled_context=prefilled_context)
     mask_id = cfg.model.mask_token_id
     generator = torch.Generator().manual_seed(0)
     all_tokens = torch.randint(32, (6, 2, 64), generator=generator)
@@ -308,7 +310,8 @@ def test_context_rows_see_pre_filled_tokens_outside_the_hole_and_hints_inside(mi
         hole = context_hole[rows[b], views[b], k[0]]
         assert not (unknown[b] & ~hole).any()  # only hole tokens are masked
         outside, revealed = ~hole, hole & ~unknown[b]
-        assert torch.equal(inputs[b][outside], context_ids[rows[b], views[b], k[0]][outside])  # as inference sees them
+        seen_outside = context_ids[rows[b], views[b], k[0]] if prefilled_context else targets[b]  # as inference sees them
+        assert torch.equal(inputs[b][outside], seen_outside[outside])
         assert torch.equal(inputs[b][revealed], targets[b][revealed])
 
 

@@ -191,6 +191,9 @@ class TransformerTrainingConfig:
     # pre-filled this way and encoded (contexts and hints as at inference), not from the mask bank.
     context_prefill: Optional[str] = None
     contexts_per_image: int = 4  # pre-filled (mask, encoding) pairs cached per image and view
+    # False: a context row keeps the true tokens outside its hole (hints still from the pre-filled image);
+    # the ablation that tells what the pre-filled contexts add to the hints (docs/quality.md).
+    prefilled_context: bool = True
     ema_decay: float = 0.999  # 0 disables; the exported model uses the EMA weights
     compile: bool = False  # torch.compile on CUDA
     val_fraction: float = 0.02  # images held out for validation

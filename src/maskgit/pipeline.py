@@ -49,9 +49,10 @@ class InpaintOutput:
 class _ModelInputs:
     images: list[np.ndarray]  # (res, res, 3) uint8 per image, hole pre-filled
     holes: list[np.ndarray]  # (res, res) bool per image
+    pixels: torch.Tensor  # (B, 3, res, res) in [-1, 1], the same images on the model's device
+    hole_pixels: torch.Tensor  # (B, res, res) bool, the same holes on the model's device
     token_ids: torch.Tensor  # (B, N) long, the pre-filled images' tokens
     unknown: torch.Tensor  # (B, N) bool, tokens to fill
-    pixel_log_likelihood: Optional[torch.Tensor] = None  # (B, N, K), with `pixel_evidence` (sampling.known_pixel_evidence)
 
 
 class MaskGIT:
@@ -205,6 +206,7 @@ class MaskGIT:
             batch, batch_holes = [originals[i] for i in index], [holes[i] for i in index]
             inputs = self._model_inputs(batch, batch_holes, cfg)
             token_ids, unknown = inputs.token_ids, inputs.unknown
+            evidence = self.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
             stopped: dict[int, torch.Tensor] = {}
 
             def keep_stops(step: int, state: DecodeStep) -> None:
@@ -213,7 +215,7 @@ class MaskGIT:
 
             result = iterative_decode(self.transformer, token_ids, unknown, cfg,
                                       [generators[i] for i in index] if generators is not None else None,
-                                      pixel_log_likelihood=inputs.pixel_log_likelihood, on_step=keep_stops)
+                                      pixel_log_likelihood=evidence, on_step=keep_stops)
             for s in sweet_spots:
                 # A decoding that ended before step s ended the same way with sweet spot s.
                 ids = torch.where(unknown, stopped[s], token_ids) if s in stopped else result.token_ids
@@ -269,12 +271,17 @@ class MaskGIT:
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        evidence = None
-        if cfg.pixel_evidence > 0:
-            if self._code_patches is None:
-                self._code_patches = self.tokenizer.code_patches()
-            evidence = known_pixel_evidence(pixels, hole_t, self._code_patches, cfg.pixel_evidence)
-        return _ModelInputs(model_images, model_holes, token_ids, unknown, evidence)
+        return _ModelInputs(model_images, model_holes, pixels, hole_t, token_ids, unknown)
+
+    def known_pixel_log_likelihood(self, pixels: torch.Tensor, holes: torch.Tensor, weight: float
+                                   ) -> Optional[torch.Tensor]:
+        """What the known pixels say of each code at each token (`sampling.known_pixel_evidence`):
+        pixels (B, 3, res, res) in [-1, 1], holes (B, res, res) bool -> (B, N, K), or None at weight 0."""
+        if weight <= 0:
+            return None
+        if self._code_patches is None:
+            self._code_patches = self.tokenizer.code_patches()
+        return known_pixel_evidence(pixels, holes, self._code_patches, weight)
 
     @torch.no_grad()
     def decode_guided(self, token_ids: torch.Tensor, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
@@ -292,9 +299,7 @@ class MaskGIT:
         """Decode (B, N) tokens (plainly or with the guided decoder), resize back to each input and
         paste the known pixels back."""
         if cfg.decoder == "guided":
-            pixels = uint8_to_tensor(torch.from_numpy(np.stack(inputs.images))).to(self.device)
-            hole_t = torch.from_numpy(np.stack(inputs.holes)).to(self.device)
-            decoded = tensor_to_uint8(self.decode_guided(token_ids, pixels, hole_t))
+            decoded = tensor_to_uint8(self.decode_guided(token_ids, inputs.pixels, inputs.hole_pixels))
         else:
             decoded = tensor_to_uint8(self.tokenizer.decode(token_ids))  # (B, res, res, 3)
         outputs = []
@@ -311,8 +316,9 @@ class MaskGIT:
         grid = self.tokenizer.config.token_grid
         inputs = self._model_inputs(originals, holes, cfg)
         model_images, token_ids, unknown = inputs.images, inputs.token_ids, inputs.unknown
+        evidence = self.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
         result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision,
-                                  pixel_log_likelihood=inputs.pixel_log_likelihood, on_step=on_step)
+                                  pixel_log_likelihood=evidence, on_step=on_step)
         outputs = self._outputs(originals, holes, result.token_ids, cfg, inputs)
         traces = []
         if return_trace:
@@ -336,7 +342,7 @@ class MaskGIT:
         """
         if mode not in ORACLES:
             raise ValueError(f"unknown oracle {mode!r}; choose from {', '.join(ORACLES)}")
-        cfg = replace(self.sampling_for(**sampling_overrides), pixel_evidence=0.0)  # no decoding: no token choice
+        cfg = self.sampling_for(**sampling_overrides)
         originals, truths = [np.asarray(im) for im in images], [np.asarray(im) for im in ground_truth]
         holes = [np.asarray(h, dtype=bool) for h in holes]
         res = self.resolution

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -76,9 +76,10 @@ def train_guided_decoder(config: GuidedDecoderTrainingConfig, model: str | Path,
 
 def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torch.Tensor, hint_ids: torch.Tensor,
                  unknown: torch.Tensor, generator: torch.Generator,
-                 pixel_log_likelihood: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 evidence: Optional[Callable[[list[int]], Optional[torch.Tensor]]] = None) -> torch.Tensor:
     """(B, N) tokens as the decoder will get them: known ones from the pre-filled image, the hole's
-    from a source drawn per image by `token_source_weights`."""
+    from a source drawn per image by `token_source_weights`. `evidence(rows)`: the known pixels'
+    log-likelihood of those rows for the predicted ones (`MaskGIT.known_pixel_log_likelihood`), or None."""
     weights = torch.tensor(cfg.token_source_weights, dtype=torch.float64)
     source = torch.multinomial(weights, true_ids.shape[0], replacement=True, generator=generator)  # (B,)
     ids = torch.where(unknown & (source == TOKEN_SOURCES.index("true"))[:, None].to(unknown.device), true_ids, hint_ids)
@@ -86,9 +87,8 @@ def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torc
     if rows:
         sampling = replace(pipe.sampling, steps=cfg.predict_steps, sweet_spot=None, decoder="plain")
         gens = [torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator))) for _ in rows]
-        evidence = pixel_log_likelihood[rows] if pixel_log_likelihood is not None else None
         predicted = iterative_decode(pipe.transformer, hint_ids[rows], unknown[rows], sampling, gens,
-                                     pixel_log_likelihood=evidence).token_ids
+                                     pixel_log_likelihood=evidence(rows) if evidence is not None else None).token_ids
         ids[rows] = predicted
     return ids
 
@@ -166,11 +166,11 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
             inputs = pipe._model_inputs(clean, holes, sampling)  # pre-filled, encoded and token states as at inference
             hint_ids, unknown = inputs.token_ids, inputs.unknown
             target = uint8_to_tensor(torch.from_numpy(np.stack(clean))).to(device)
-            prefilled = uint8_to_tensor(torch.from_numpy(np.stack(inputs.images))).to(device)
-            hole_t = torch.from_numpy(np.stack(holes)).to(device)
+            prefilled, hole_t = inputs.pixels, inputs.hole_pixels
             true_ids = pipe.tokenizer.encode(target).flatten(1)
             ids = _hole_tokens(pipe, cfg, true_ids, hint_ids, unknown, step_generator(cfg.seed, step, stream=3),
-                               inputs.pixel_log_likelihood)
+                               lambda rows: pipe.known_pixel_log_likelihood(prefilled[rows], hole_t[rows],
+                                                                            sampling.pixel_evidence))
             quantized = pipe.tokenizer.quantizer.lookup(ids.reshape(-1, grid, grid))
             plain_logs = {}
             if step % cfg.log_every == 0:  # the plain decoder on the same batch, once per logging window: the baseline

@@ -89,7 +89,8 @@ def training_batch(all_tokens: torch.Tensor, rows: torch.Tensor, views: torch.Te
     With contexts, a share `inpaint_mask_prob` of the rows is an inpainting case as inference sees it:
     the tokens outside the hole are those of the pre-filled image, a random part of the hole is
     masked (hinted with the pre-filled image's tokens) and the rest holds the true tokens (as if
-    revealed by earlier steps); the targets are always the true tokens.
+    revealed by earlier steps); the targets are always the true tokens. With `prefilled_context`
+    off, the tokens outside the hole are the true ones too (only the hints are pre-filled).
     """
     rows_d, views_d = to_device(rows, device), to_device(views, device)
     targets = all_tokens[rows_d, views_d]  # (B, N)
@@ -103,7 +104,8 @@ def training_batch(all_tokens: torch.Tensor, rows: torch.Tensor, views: torch.Te
     hole = contexts.unknown[rows, views, pick] & use[:, None]  # (B, N), on the host
     unknown = to_device(mask_within(hole | ~use[:, None], cfg.mask_schedule, generator), device)
     ids, hole, use_d = (to_device(t, device) for t in (contexts.token_ids[rows, views, pick], hole, use[:, None]))
-    base = torch.where(use_d & ~hole, ids, targets)  # the pre-filled image's tokens outside the hole
+    outside = use_d & ~hole if cfg.prefilled_context else torch.zeros_like(hole)
+    base = torch.where(outside, ids, targets)  # the pre-filled image's tokens outside the hole
     hints = torch.where(use_d, ids, torch.full_like(ids, mask_id))  # id K = no hint
     return base.masked_fill(unknown, mask_id), hints, targets, unknown, use_d[:, 0]
 
