@@ -14,11 +14,13 @@
 #   contexts-only  model.hints false, pre-filled contexts
 #   neither        model.hints false, no contexts: MaskGIT's masks, 3/4 of them inside `mixed` holes
 # The runs are step-capped, not timed, so their learning-rate schedules are identical and what else
-# the machine runs does not change them; JOBS=2 (default) trains two at a time, one thread each.
+# the machine runs does not change them; JOBS=2 (default) trains two at a time, sharing the cores.
+# A rerun keeps the variants that finished and starts the others again.
 # Results: RUN/ablation.tsv (one row per variant) and RUN/ablate-VARIANT/.
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 RUN="$1" CASES="$2" STEPS="${3:-1000}" JOBS="${JOBS:-2}"
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || { echo "ablate_hints_contexts.sh: JOBS must be a positive integer, not $JOBS" >&2; exit 2; }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BASE_CONFIG="${BASE_CONFIG:-$ROOT/configs/transformer/small-cpu.yaml}"  # another for a dry run with tiny models
 read -r -a MASKGIT_CMD <<< "${MASKGIT:-maskgit}"
@@ -49,25 +51,27 @@ PY
 
 train() {  # variant
     local v="$1" dir="$RUN/ablate-$1"
-    [ -f "$dir/.trained" ] && { echo "== $v: already trained"; return; }
+    [ -f "$dir/.trained" ] && { echo "== $v: already trained"; return 0; }
+    rm -rf "$dir"  # an interrupted run of this variant: start it again
     mkdir -p "$dir"
     if [ "$v" != neither ] && [ ! -e "$dir/contexts" ]; then
         cp -al "$RUN/contexts-cache/contexts" "$dir/contexts"  # the same cache (same settings): made once
     fi
     echo "== $v: training $STEPS steps ($(date -u +%H:%M:%S))"
     OMP_NUM_THREADS="$THREADS" "${MASKGIT_CMD[@]}" train --tokenizer "$RUN/tokenizer" --tokens "$RUN/tokens" \
-        --config "$RUN/configs/$v.yaml" --out "$dir" --max-steps "$STEPS" --device cpu -q
+        --config "$RUN/configs/$v.yaml" --out "$dir" --max-steps "$STEPS" --device cpu -q || return 1
     touch "$dir/.trained"
     echo "== $v: trained ($(date -u +%H:%M:%S))"
 }
 
 evaluate() {  # variant
     local v="$1" dir="$RUN/ablate-$1"
+    rm -f "$dir/cases/evaluation.json"
     "${MASKGIT_CMD[@]}" export --model "$dir" --out "$dir/export" --dtype float16 --force \
-        --sampling "$ROOT/configs/sampling/small-cpu.yaml" -q
+        --sampling "$ROOT/configs/sampling/small-cpu.yaml" -q || return 1
     OMP_NUM_THREADS="$THREADS" "${MASKGIT_CMD[@]}" inpaint --model "$dir/export" "$CASES" --out "$dir/cases" --seed 0 \
-        --overwrite --device cpu -q
-    OMP_NUM_THREADS="$THREADS" "${MASKGIT_CMD[@]}" evaluate --pred "$dir/cases" --gt "$CASES" --device cpu -q
+        --overwrite --device cpu -q || return 1
+    OMP_NUM_THREADS="$THREADS" "${MASKGIT_CMD[@]}" evaluate --pred "$dir/cases" --gt "$CASES" --device cpu -q || return 1
     echo "== $v: evaluated ($(date -u +%H:%M:%S))"
 }
 
@@ -80,12 +84,20 @@ if [ ! -f "$RUN/contexts-cache/contexts/contexts.json" ]; then
     "${MASKGIT_CMD[@]}" train --tokenizer "$RUN/tokenizer" --tokens "$RUN/tokens" --config "$RUN/configs/both.yaml" \
         --out "$RUN/contexts-cache" --stop-after 1 --device cpu -q
 fi
-THREADS=$((2 / JOBS > 0 ? 2 / JOBS : 1))
+CORES="$(nproc)"
+THREADS=$((CORES / JOBS > 0 ? CORES / JOBS : 1))
+declare -A PIDS=()
 for v in "${VARIANTS[@]}"; do
-    (train "$v" && evaluate "$v") > "$RUN/ablate-$v.log" 2>&1 &
-    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    ( train "$v" || exit 1; evaluate "$v" ) > "$RUN/ablate-$v.log" 2>&1 &
+    PIDS[$v]=$!
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
 done
-wait
+failed=()
+for v in "${VARIANTS[@]}"; do wait "${PIDS[$v]}" || failed+=("$v"); done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "ablate_hints_contexts.sh: ${failed[*]} failed; see $RUN/ablate-VARIANT.log" >&2
+    exit 1
+fi
 python3 - "$RUN" "${VARIANTS[@]}" <<'PY'
 import csv, json, sys
 run, variants = sys.argv[1], sys.argv[2:]

@@ -347,3 +347,5 @@ def test_hints_need_a_context_prefill():
     cfg.model.hints = True
     with pytest.raises(ConfigError, match="context_prefill"):
         type(cfg)(**{**cfg.__dict__})
+    with pytest.raises(ConfigError, match="prefilled_context"):
+        micro_transformer_config(prefilled_context=False)

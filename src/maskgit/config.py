@@ -221,6 +221,8 @@ class TransformerTrainingConfig:
             raise ConfigError(f"context_prefill must be one of {', '.join(PREFILLS)} or null, got {self.context_prefill!r}")
         if self.model.hints and self.context_prefill is None:
             raise ConfigError("model.hints needs context_prefill (the pre-filled encodings the hints come from)")
+        if not self.prefilled_context and self.context_prefill is None:
+            raise ConfigError("prefilled_context: false means nothing without context_prefill (there are no contexts)")
         for name in ("batch_size", "accum", "max_steps", "log_every", "checkpoint_every", "val_every",
                      "contexts_per_image"):
             if getattr(self, name) < 1:
