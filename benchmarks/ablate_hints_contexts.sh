@@ -54,7 +54,7 @@ train() {  # variant
     [ -f "$dir/.trained" ] && { echo "== $v: already trained"; return 0; }
     rm -rf "$dir"  # an interrupted run of this variant: start it again
     mkdir -p "$dir"
-    if [ "$v" != neither ] && [ ! -e "$dir/contexts" ]; then
+    if [ "$v" != neither ]; then
         cp -al "$RUN/contexts-cache/contexts" "$dir/contexts"  # the same cache (same settings): made once
     fi
     echo "== $v: training $STEPS steps ($(date -u +%H:%M:%S))"

@@ -47,10 +47,9 @@ class InpaintOutput:
 
 @dataclass(frozen=True)
 class _ModelInputs:
-    images: list[np.ndarray]  # (res, res, 3) uint8 per image, hole pre-filled
-    holes: list[np.ndarray]  # (res, res) bool per image
+    images: list[np.ndarray]  # (res, res, 3) uint8 per image, hole pre-filled (for traces)
     pixels: torch.Tensor  # (B, 3, res, res) in [-1, 1], the same images on the model's device
-    hole_pixels: torch.Tensor  # (B, res, res) bool, the same holes on the model's device
+    hole_pixels: torch.Tensor  # (B, res, res) bool, the holes at the model's size
     token_ids: torch.Tensor  # (B, N) long, the pre-filled images' tokens
     unknown: torch.Tensor  # (B, N) bool, tokens to fill
 
@@ -271,7 +270,7 @@ class MaskGIT:
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        return _ModelInputs(model_images, model_holes, pixels, hole_t, token_ids, unknown)
+        return _ModelInputs(model_images, pixels, hole_t, token_ids, unknown)
 
     def known_pixel_log_likelihood(self, pixels: torch.Tensor, holes: torch.Tensor, weight: float
                                    ) -> Optional[torch.Tensor]:
