@@ -61,6 +61,20 @@ def test_guided_decoder_reads_the_known_pixels_never_the_hidden_ones(micro_pipe)
     assert torch.equal(decoder(quantized, images, torch.ones_like(known)), images)
 
 
+@torch.no_grad()
+def test_the_known_mask_itself_reaches_the_decoder(micro_pipe):
+    """Known pixels that are 0 look like hole pixels in the masked image: only the mask channel tells them apart."""
+    quantized, images, holes = _inputs(micro_pipe)
+    decoder = _perturbed(micro_pipe)
+    known = (~holes)[:, None]
+    zeros = known & (torch.rand(known.shape, generator=torch.Generator().manual_seed(1)) < 0.3)
+    images = images.masked_fill(zeros, 0.0)
+    out = decoder(quantized, images, known.float())
+    relabelled = decoder(quantized, images, (known & ~zeros).float())  # the same masked image, another mask
+    hole = holes[:, None].expand_as(images)
+    assert not torch.allclose(out[hole], relabelled[hole], atol=1e-4)
+
+
 def test_model_with_a_guided_decoder_saves_loads_and_inpaints(micro_pipe, tmp_path):
     images = [np.asarray(Image.new("RGB", (32, 32), (200, 40, 40)))] * 2 + [np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)]
     holes = brush_holes(2) + [np.pad(np.ones((12, 10), bool), ((20, 16), (10, 20)))]
@@ -138,12 +152,92 @@ def test_hole_tokens_come_from_each_source_as_weighted(micro_pipe):
     assert (ids[predicted, :10] == 5).all() and (ids[~predicted, :10] == 0).all()
 
 
+def test_predicted_hole_tokens_are_the_transformers_decoding(micro_pipe, monkeypatch):
+    from maskgit.train.guided_decoder import _hole_tokens
+
+    def transformer_that_wants_seven(token_ids, hint_ids=None):
+        logits = torch.zeros(*token_ids.shape, micro_pipe.transformer.config.codebook_size)
+        logits[..., 7] = 10.0
+        return logits
+
+    monkeypatch.setattr(micro_pipe.transformer, "forward", transformer_that_wants_seven)
+    unknown = torch.zeros(4, 64, dtype=torch.bool)
+    unknown[:, 20:30] = True
+    cfg = GuidedDecoderTrainingConfig(token_source_weights=(0, 0, 1), predict_steps=3)
+    ids = _hole_tokens(micro_pipe, cfg, torch.zeros(4, 64, dtype=torch.long), torch.ones(4, 64, dtype=torch.long),
+                       unknown, torch.Generator().manual_seed(0))
+    assert (ids[unknown] == 7).all() and (ids[~unknown] == 1).all()
+
+
+def test_the_discriminator_judges_the_holes_patches_of_composited_images():
+    from maskgit.train.guided_decoder import discriminator_step, hole_patches
+
+    holes = torch.zeros(2, 32, 32, dtype=torch.bool)
+    holes[:, 4:10, 4:10] = True
+    weights = hole_patches(holes, torch.zeros(2, 1, 8, 8))  # 4x4-pixel cells
+    assert weights.shape == (2, 1, 8, 8) and weights[:, :, 1:3, 1:3].eq(1).all() and weights.sum() == 8
+
+    class Spy(torch.nn.Module):  # a "discriminator" that scores every 4x4 cell by its mean
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+            self.seen = []
+
+        def forward(self, x):
+            self.seen.append(x.detach().clone())
+            return self.scale * torch.nn.functional.avg_pool2d(x.mean(1, keepdim=True), 4)
+
+    target = torch.rand(2, 3, 32, 32) * 2 - 1
+    composited = torch.where(holes[:, None], torch.rand(2, 3, 32, 32), target).requires_grad_(True)
+    spy = Spy()
+    logs = discriminator_step(spy, torch.optim.SGD(spy.parameters(), lr=0.1), target, composited, holes, 1.0)
+    assert torch.equal(spy.seen[0], torch.cat([target, composited.detach()]))  # real, then fake
+    assert composited.grad is None and spy.scale.item() != 1.0  # only the discriminator learns here
+    # Patches the hole does not touch are identical in real and fake, and do not count.
+    cells = torch.nn.functional.avg_pool2d(torch.cat([target, composited.detach()]).mean(1, keepdim=True), 4).chunk(2)
+    expected = 0.5 * sum(torch.nn.functional.relu(1 + sign * c)[weights.bool()].mean() for sign, c in zip((-1, 1), cells))
+    assert torch.allclose(logs["loss_d"], expected)
+
+
+def test_the_gan_in_training_sees_composited_outputs(micro_pipe, tmp_path, monkeypatch):
+    from maskgit.tokenizer.discriminator import PatchDiscriminator
+    from maskgit.train import guided_decoder as trainer
+
+    hole = np.zeros((32, 32), bool)
+    hole[8:20, 6:18] = True
+    monkeypatch.setattr(trainer, "generate_mask", lambda kind, size, rng: hole.copy())
+    seen = []
+    forward = PatchDiscriminator.forward
+    monkeypatch.setattr(PatchDiscriminator, "forward", lambda self, x: seen.append(x.detach().clone()) or forward(self, x))
+    model = micro_pipe.save_pretrained(tmp_path / "model")
+    data = write_random_images(tmp_path / "images", 8, size=32)
+    cfg = GuidedDecoderTrainingConfig(guide_channels=8, batch_size=4, max_steps=3, perceptual_weight=0.0, predict_steps=2,
+                                      disc_weight=0.5, disc_start=1, disc_channels=8, disc_layers=1, log_every=1,
+                                      flip=False)
+    trainer.train_guided_decoder(cfg, model, data, tmp_path / "run", device="cpu", progress=False)
+    pairs = [x for x in seen if x.shape[0] == 8]  # the discriminator's own steps: real and fake
+    assert len(pairs) == 2 and len(seen) == 4  # steps 2 and 3, each a generator and a discriminator pass
+    for x in pairs:
+        real, fake = x.chunk(2)
+        known = torch.from_numpy(~hole).expand_as(real)
+        assert torch.equal(fake[known], real[known]) and not torch.equal(fake[~known], real[~known])
+    for x in seen:
+        if x.shape[0] == 4:
+            assert any(torch.equal(x, p.chunk(2)[1]) for p in pairs)  # the generator is judged on the same images
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert rows[0]["train/gan_g"] == "" and rows[-1]["train/gan_g"] != ""  # off before disc_start, on after
+    before = GuidedDecoder.from_pretrained(tmp_path / "run" / "guided_decoder-before-gan").state_dict()
+    after = GuidedDecoder.from_pretrained(tmp_path / "run" / "guided_decoder").state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
 @pytest.mark.slow
 def test_train_decoder_learns_resumes_exactly_and_exports(micro_pipe, tmp_path, capsys):
     model = micro_pipe.save_pretrained(tmp_path / "model")
     data = write_random_images(tmp_path / "images", 12, size=32)
     config = tmp_path / "tiny.yaml"
-    config.write_text("base: tiny\nmax_steps: 40\nlog_every: 10\nlearning_rate: 0.003\n")
+    config.write_text("base: tiny\nmax_steps: 40\nlog_every: 10\nlearning_rate: 0.003\n"
+                      "disc_weight: 0.5\ndisc_start: 10\ndisc_channels: 8\ndisc_layers: 1\n")  # resumed with its GAN
     common = ["train-decoder", "--model", str(model), "--data", str(data), "--config", str(config), "-q"]
     assert main(common + ["--out", str(tmp_path / "run")]) == 0
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))

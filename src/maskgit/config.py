@@ -269,6 +269,14 @@ class GuidedDecoderTrainingConfig:
     # image's ("hint"), or the transformer's, decoded in `predict_steps` steps ("predicted").
     token_source_weights: tuple[float, float, float] = (0.25, 0.25, 0.5)
     predict_steps: int = 4
+    # A PatchGAN discriminator on the composited output, judged where the hole is (hinge loss,
+    # taming's adaptive weight); disc_weight 0 turns it off.
+    disc_weight: float = 0.0
+    disc_start: int = 0  # step at which the GAN terms switch on
+    adaptive_disc_weight: bool = True
+    disc_channels: int = 64
+    disc_layers: int = 2
+    disc_learning_rate: Optional[float] = None  # None: same as learning_rate
     flip: bool = True
     seed: int = 0
     log_every: int = 50
@@ -294,9 +302,12 @@ class GuidedDecoderTrainingConfig:
                 or sum(self.token_source_weights) <= 0:
             raise ConfigError(f"token_source_weights: {len(TOKEN_SOURCES)} weights >= 0 ({', '.join(TOKEN_SOURCES)}), "
                               f"not all 0, got {list(self.token_source_weights)}")
-        for name in ("guide_channels", "batch_size", "max_steps", "predict_steps", "log_every", "checkpoint_every"):
+        for name in ("guide_channels", "batch_size", "max_steps", "predict_steps", "log_every", "checkpoint_every",
+                     "disc_channels", "disc_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.disc_weight < 0 or self.disc_start < 0:
+            raise ConfigError(f"disc_weight and disc_start must be >= 0, got {self.disc_weight} and {self.disc_start}")
         self.adam_betas = tuple(float(b) for b in self.adam_betas)
 
 

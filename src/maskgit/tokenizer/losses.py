@@ -12,8 +12,18 @@ from ..config import TokenizerTrainingConfig
 from ..lpips import LPIPS
 
 
-def hinge_discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean())
+def weighted_mean(values: torch.Tensor, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean of `values`, or their `weights`-weighted mean (weights broadcast to values)."""
+    if weights is None:
+        return values.mean()
+    weights = weights.expand_as(values)
+    return (values * weights).sum() / weights.sum().clamp_min(1e-8)
+
+
+def hinge_discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor,
+                             weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Hinge loss of a discriminator; `weights` (broadcast to the logits) restrict it to some patches."""
+    return 0.5 * (weighted_mean(F.relu(1.0 - logits_real), weights) + weighted_mean(F.relu(1.0 + logits_fake), weights))
 
 
 def adaptive_weight(rec_loss: torch.Tensor, gan_loss: torch.Tensor, last_layer: torch.Tensor, max_weight: float = 1e4) -> torch.Tensor:

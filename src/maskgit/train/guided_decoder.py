@@ -4,7 +4,9 @@ Each step, per image: a random hole (`mask_kind`), the hole pre-filled (`prefill
 at inference; the tokens the hole touches are replaced by the ground truth's, the pre-filled
 image's, or the transformer's own decoding (`token_source_weights`), so the decoder learns to
 paint from the tokens it will really get. The loss is L1 over the hole plus LPIPS, against the
-clean image; known pixels are pasted back by the decoder itself.
+clean image; known pixels are pasted back by the decoder itself. From `disc_start` on (when
+`disc_weight` > 0) a PatchGAN discriminator, the tokenizer's design, judges the composited output
+against the clean image on the patches the hole touches (hinge loss, taming's adaptive weight).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..config import TOKEN_SOURCES, GuidedDecoderTrainingConfig, config_to_dict
 from ..data import ImageFolder, StepBatchSampler
@@ -26,6 +29,8 @@ from ..masks import generate_mask
 from ..pipeline import MaskGIT
 from ..sampling import iterative_decode
 from ..tokenizer import GuidedDecoder
+from ..tokenizer.discriminator import PatchDiscriminator
+from ..tokenizer.losses import adaptive_weight, hinge_discriminator_loss, weighted_mean
 from . import distributed
 from .checkpoint import CHECKPOINT_NAME, gather_rng_states, restore_rng_state, save_checkpoint
 from .common import (
@@ -50,8 +55,10 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_KIND = "guided_decoder"
 EXPORT_DIR = "guided_decoder"
-LOG_COLUMNS = ["train/loss", "train/l1_hole", "train/lpips", "train/l1_hole_plain", "train/lpips_plain", "train/lr",
-               "train/images_per_s"]
+BEFORE_GAN_DIR = "guided_decoder-before-gan"  # the decoder as it was when the GAN switched on
+LOG_COLUMNS = ["train/loss", "train/l1_hole", "train/lpips", "train/l1_hole_plain", "train/lpips_plain",
+               "train/gan_g", "train/disc_weight", "train/loss_d", "train/logits_real", "train/logits_fake",
+               "train/lr", "train/images_per_s"]
 
 
 def train_guided_decoder(config: GuidedDecoderTrainingConfig, model: str | Path, data_dir: str | Path,
@@ -107,6 +114,29 @@ def _batch(dataset: ImageFolder, indices: list[int], cfg: GuidedDecoderTrainingC
     return clean, holes
 
 
+def hole_patches(holes: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """(B, 1, h, w) weights of a discriminator's patch logits: 1 where the patch's cell of the image
+    touches the hole (`holes` (B, H, W) bool), else 0. Known-only patches are the same in real and
+    composited images, so they teach the discriminator nothing."""
+    return F.adaptive_max_pool2d(holes[:, None].float(), logits.shape[-2:])
+
+
+def discriminator_step(disc: PatchDiscriminator, optimizer: torch.optim.Optimizer, target: torch.Tensor,
+                       composited: torch.Tensor, holes: torch.Tensor, grad_clip: float) -> dict[str, torch.Tensor]:
+    """One hinge-loss step of `disc`: the clean images are real, the composited outputs fake, on the hole's patches."""
+    disc.requires_grad_(True)
+    logits_real, logits_fake = disc(torch.cat([target, composited.detach()])).float().chunk(2)
+    weights = hole_patches(holes, logits_fake)
+    loss = hinge_discriminator_loss(logits_real, logits_fake, weights)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    clip_gradients(disc.parameters(), grad_clip)
+    optimizer.step()
+    disc.requires_grad_(False)
+    return {"loss_d": loss.detach(), "logits_real": weighted_mean(logits_real, weights).detach(),
+            "logits_fake": weighted_mean(logits_fake, weights).detach()}
+
+
 def _losses(output: torch.Tensor, target: torch.Tensor, holes: torch.Tensor, lpips: Optional[LPIPS],
             cfg: GuidedDecoderTrainingConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     hole = holes[:, None].float()  # (B, 1, H, W)
@@ -142,10 +172,18 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
                               "deterministic": torch.are_deterministic_algorithms_enabled()}, True)
     log.info("%d training images from %s; decoder copied from %s", len(dataset), data_dir, model_path)
     optimizer = adamw(decoder, cfg.learning_rate, cfg.adam_betas, 0.0, device)
+    disc = opt_d = None
+    if cfg.disc_weight > 0:
+        disc = PatchDiscriminator(pipe.tokenizer.config.in_channels, cfg.disc_channels, cfg.disc_layers,
+                                  pipe.tokenizer.config.norm_groups).to(device).requires_grad_(False)
+        opt_d = adamw(disc, cfg.disc_learning_rate or cfg.learning_rate, cfg.adam_betas, 0.0, device)
     start_step = 0
     if state is not None:
         decoder.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if disc is not None and "discriminator" in state:
+            disc.load_state_dict(state["discriminator"])
+            opt_d.load_state_dict(state["optimizer_d"])
         start_step = state["step"]
         restore_rng_state(state["rng"])
     end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
@@ -179,16 +217,29 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
         schedule_steps = plan.end() if time_limit else cfg.max_steps
         lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, schedule_steps, cfg.lr_decay, cfg.min_lr_ratio)
         set_learning_rate(optimizer, lr)
-        output = decoder(quantized, prefilled, (~hole_t)[:, None].float())
+        output = decoder(quantized, prefilled, (~hole_t)[:, None].float())  # composited: known pixels exact
         loss, logs = _losses(output, target, hole_t, lpips, cfg)
+        gan = disc is not None and step >= cfg.disc_start
+        if gan:
+            logits_fake = disc(output).float()
+            gan_loss = -weighted_mean(logits_fake, hole_patches(hole_t, logits_fake))
+            weight = (adaptive_weight(loss, gan_loss, decoder.decoder.conv_out.weight) if cfg.adaptive_disc_weight
+                      else torch.tensor(1.0, device=device)) * cfg.disc_weight
+            loss = loss + weight * gan_loss
+            logs.update(gan_g=gan_loss.detach(), disc_weight=weight.detach(), loss=loss.detach())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_gradients(decoder.parameters(), cfg.grad_clip)
         optimizer.step()
+        if gan:
+            set_learning_rate(opt_d, lr * (cfg.disc_learning_rate or cfg.learning_rate) / cfg.learning_rate)
+            logs.update(discriminator_step(disc, opt_d, target, output, hole_t, cfg.grad_clip))
         logs.update({f"{k}_plain": v for k, v in plain_logs.items() if k != "loss"})
         meter.add({f"train/{k}": v for k, v in logs.items()}, items=len(clean))
         bar.update(1)
         step = done = step + 1
+        if disc is not None and done == cfg.disc_start:  # the same run without the GAN, for comparison
+            decoder.save_pretrained(out_dir / BEFORE_GAN_DIR)
         final = done >= plan_end(plan, done, ctx, bar)
         if every(done, cfg.log_every, final):
             values = meter.means()
@@ -202,7 +253,7 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
             finish_timed_run(cfg, done, out_dir, plan, True)
         if clock.due(done, cfg.log_every, ctx) \
                 or every(done, cfg.checkpoint_every, final):
-            _save(decoder, optimizer, cfg, done, out_dir)
+            _save(decoder, optimizer, cfg, done, out_dir, disc, opt_d)
             clock.reset()
     bar.close()
     metrics.close()
@@ -218,8 +269,10 @@ def _save_samples(target: torch.Tensor, prefilled: torch.Tensor, guided: torch.T
 
 
 def _save(decoder: GuidedDecoder, optimizer: torch.optim.Optimizer, cfg: GuidedDecoderTrainingConfig, step: int,
-          out_dir: Path) -> None:
+          out_dir: Path, disc: Optional[PatchDiscriminator] = None, opt_d: Optional[torch.optim.Optimizer] = None) -> None:
     state = {"kind": CHECKPOINT_KIND, "version": 1, "step": step, "config": config_to_dict(cfg),
              "model": decoder.state_dict(), "optimizer": optimizer.state_dict(), "rng": gather_rng_states()}
+    if disc is not None:
+        state.update(discriminator=disc.state_dict(), optimizer_d=opt_d.state_dict())
     save_checkpoint(state, out_dir / CHECKPOINT_NAME)
     decoder.save_pretrained(out_dir / EXPORT_DIR)
