@@ -12,7 +12,8 @@ from maskgit.errors import DataError
 from maskgit.image_io import load_image, load_mask, save_mask
 from maskgit.inpaint.baselines import classical_inpaint
 from maskgit.metrics.evaluate import evaluate_arrays, evaluate_folders, match_folders
-from maskgit.metrics.fid import FeatureStats, InceptionFeatures, cache_dir, frechet_distance
+from maskgit.metrics.fid import (FeatureStats, InceptionFeatures, cache_dir, frechet_distance, kernel_inception_distance,
+                                 kid_subset_size)
 
 # ../shared/README.md, val-cases (506), FID 2048-d, pytorch-fid preprocessing
 GRAY_FID, GRAY_HOLE_PSNR = 45.032, 12.19
@@ -58,6 +59,38 @@ def test_fid_equals_a_direct_frechet_distance_on_the_same_features(small_feature
     assert ours == pytest.approx(direct, rel=1e-4)
     assert ours > 1
     assert frechet_distance(FeatureStats.from_features(fb), FeatureStats.from_features(fa)) == pytest.approx(ours, rel=1e-6)
+
+
+def _direct_mmd2(x, y):
+    """Unbiased MMD² with k(a, b) = (a·b / d + 1)³, written out pair by pair (Bińkowski et al. 2018, eq. 4)."""
+    k = lambda a, b: (a @ b / len(a) + 1) ** 3  # noqa: E731
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_kid_is_the_unbiased_polynomial_mmd_over_random_subsets():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(30, 16)), rng.normal(0.5, 1.0, size=(30, 16))
+    # One subset of the whole sets: exactly the pairwise formula.
+    mean, std, size = kernel_inception_distance(a, b, subsets=1, subset_size=30)
+    assert size == 30 and std == 0.0 and mean == pytest.approx(_direct_mmd2(a, b), rel=1e-10)
+    # Subsets: the mean of the formula over the same random draws, and a spread.
+    mean, std, size = kernel_inception_distance(a, b, subsets=20, subset_size=10, seed=3)
+    draws = np.random.default_rng(3)
+    expected = []
+    for _ in range(20):
+        x, y = a[draws.choice(30, 10, replace=False)], b[draws.choice(30, 10, replace=False)]
+        expected.append(_direct_mmd2(x, y))
+    assert mean == pytest.approx(np.mean(expected), rel=1e-10) and std == pytest.approx(np.std(expected, ddof=1), rel=1e-8)
+    # Same distribution: about 0 (unbiased, so either sign); shifted: clearly above.
+    same, spread, _ = kernel_inception_distance(a, rng.normal(size=(30, 16)), subsets=50)
+    assert abs(same) < 3 * spread and mean > same + 3 * spread
+    assert kid_subset_size(506, 506) == 253 and kid_subset_size(5000, 3000) == 1000 and kid_subset_size(3, 3) == 2
+    with pytest.raises(ValueError, match="KID subsets"):
+        kernel_inception_distance(a, b, subset_size=31)
 
 
 @pytest.mark.slow
@@ -133,6 +166,9 @@ def test_evaluate_cli_writes_json_and_csv(small_sets, tmp_path, capsys):
     assert data["summary"]["fid_images"] == 5 and len(data["per_image"]) == 5
     assert data["summary"]["psnr_hole"] < data["summary"]["psnr"]
     assert (tmp_path / "eval.csv").read_text().startswith("name,psnr,ssim,lpips,psnr_hole")
+    assert "KID" in out and data["summary"]["kid_subset_size"] == 2 and data["summary"]["kid_std"] > 0
+    summary = (tmp_path / "eval-summary.csv").read_text().splitlines()
+    assert len(summary) == 2 and "kid" in summary[0].split(",") and "fid" in summary[0].split(",")
 
 
 @pytest.mark.parametrize("method", ["telea", "navier-stokes", "gray"])

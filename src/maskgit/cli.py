@@ -502,12 +502,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     report = evaluate_folders(args.pred, args.gt, args.masks, mask_convention=args.mask_convention, device=args.device,
                               use_cache=not args.no_cache, compute_lpips=not args.no_lpips, progress=not args.quiet)
     print(report.summary())
-    json_path, csv_path = report.write(args.out or Path(args.pred) / "evaluation")
-    log.info("written: %s, %s", json_path, csv_path)
+    written = report.write(args.out or Path(args.pred) / "evaluation")
+    log.info("written: %s", ", ".join(str(p) for p in written))
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="FID, LPIPS, PSNR/SSIM (whole and hole) of predictions against ground truth",
+    p = sub.add_parser("evaluate", help="FID, KID, LPIPS, PSNR/SSIM (whole and hole) of predictions against ground truth",
                        description="Compare a folder of predictions with a folder of ground truth, matched by file name. "
                                    "--gt may be a lab-layout cases folder (its gt/ and mask64/ are used).")
     p.add_argument("--pred", required=True, help="folder of inpainted images")
@@ -516,7 +516,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-convention", choices=["lab", "white-hole"],
                    help="required with --masks: lab (0 = hole, 255 = known) or white-hole (white = hole); "
                         "a cases folder's mask64/ is read as lab")
-    p.add_argument("--out", help="write OUT.json and OUT.csv (default: PRED/evaluation.json, .csv)")
+    p.add_argument("--out", help="write OUT.json, OUT.csv (per image) and OUT-summary.csv "
+                                 "(default: PRED/evaluation.json, .csv, -summary.csv)")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--no-cache", action="store_true", help="recompute the ground truth's FID statistics")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")

@@ -17,7 +17,7 @@ from ..image_io import list_image_files, load_image, load_mask
 from ..inpaint.lab_layout import GT_DIR, MASKS_DIR, mask_name
 from ..lpips import LPIPS
 from ..metrics import l1, psnr, ssim
-from .fid import FeatureStats, InceptionFeatures, cached_stats, frechet_distance
+from .fid import KID_SUBSETS, FeatureStats, InceptionFeatures, cached_stats, frechet_distance, kernel_inception_distance
 
 PSNR_CAP = 100.0  # dB: an exact match would be infinite, which no mean survives
 
@@ -30,6 +30,9 @@ class EvaluationReport:
     lpips: Optional[float]  # LPIPS-alex, mean over images
     psnr: float  # dB, mean over images (8-bit)
     ssim: float
+    kid: Optional[float] = None  # mean over random subsets (see metrics/fid.py)
+    kid_std: Optional[float] = None  # its standard deviation over the subsets
+    kid_subset_size: Optional[int] = None  # images per subset and set; KID_SUBSETS subsets
     psnr_hole: Optional[float] = None  # mean over images of the PSNR of the hole pixels
     ssim_hole: Optional[float] = None
     l1_hole: Optional[float] = None  # mean absolute error in the hole, [0, 1] scale
@@ -43,6 +46,8 @@ class EvaluationReport:
             f"{self.num_images} images; FID over {self.fid_images} images (2048-d TF-Inception pool3, "
             "pytorch-fid preprocessing)",
             f"  FID        {self.fid:.3f}",
+            f"  KID        {fmt(self.kid, '.5f')} ± {fmt(self.kid_std, '.5f')} (std over {KID_SUBSETS} subsets of "
+            f"{self.kid_subset_size} images per set)",
             f"  LPIPS      {fmt(self.lpips, '.4f')} (alex)",
             f"  PSNR       {self.psnr:.2f} dB    hole: {fmt(self.psnr_hole, '.2f', ' dB')}",
             f"  SSIM       {self.ssim:.4f}     hole: {fmt(self.ssim_hole, '.4f')}",
@@ -54,14 +59,17 @@ class EvaluationReport:
         data.pop("per_image")
         return data
 
-    def write(self, prefix: str | Path) -> tuple[Path, Path]:
-        """`PREFIX.json` (summary + per image) and `PREFIX.csv` (one row per image)."""
+    def write(self, prefix: str | Path) -> tuple[Path, Path, Path]:
+        """`PREFIX.json` (summary + per image), `PREFIX.csv` (one row per image) and
+        `PREFIX-summary.csv` (one row: the set's figures, FID and KID included)."""
         prefix = Path(prefix)
         json_path, csv_path = prefix.with_name(prefix.name + ".json"), prefix.with_name(prefix.name + ".csv")
+        summary_path = prefix.with_name(prefix.name + "-summary.csv")
         atomic_write_text(json_path, json.dumps({"summary": self.summary_dict(), "per_image": self.per_image},
                                                 indent=1, allow_nan=True) + "\n")
         write_csv(self.per_image, csv_path)
-        return json_path, csv_path
+        write_csv([self.summary_dict()], summary_path)
+        return json_path, csv_path, summary_path
 
 
 def _mean(values: Sequence[float]) -> Optional[float]:
@@ -91,7 +99,11 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], name
         lpips = lpips if lpips is not None else LPIPS.pretrained("alex")
     extractor = extractor or InceptionFeatures()
     reference = reference or cached_stats(list(gts), list(names), extractor, use_cache=use_cache, progress=progress)
-    fid = frechet_distance(reference, FeatureStats.from_features(extractor(list(preds), progress=progress)))
+    predicted = FeatureStats.from_features(extractor(list(preds), progress=progress))
+    fid = frechet_distance(reference, predicted)
+    kid = kid_std = kid_size = None
+    if reference.features is not None and min(reference.count, predicted.count) >= 4:
+        kid, kid_std, kid_size = kernel_inception_distance(reference.features, predicted.features)
     device = extractor.device
     if compute_lpips:
         lpips = lpips.to(device)
@@ -122,7 +134,8 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], name
     column = lambda key: [r[key] for r in rows]  # noqa: E731
     return EvaluationReport(
         num_images=len(rows), fid=fid, fid_images=len(preds), lpips=_mean(column("lpips")) if compute_lpips else None,
-        psnr=_mean(column("psnr")) or 0.0, ssim=_mean(column("ssim")) or 0.0,
+        psnr=_mean(column("psnr")) or 0.0, ssim=_mean(column("ssim")) or 0.0, kid=kid, kid_std=kid_std,
+        kid_subset_size=kid_size,
         psnr_hole=_mean(column("psnr_hole")) if holes is not None else None,
         ssim_hole=_mean(column("ssim_hole")) if holes is not None else None,
         l1_hole=_mean(column("l1_hole")) if holes is not None else None,

@@ -10,6 +10,13 @@ The Fréchet distance is pytorch-fid's ‖μa − μb‖² + Tr(Σa) + Tr(Σb) �
 trace taken as Σ √λ over the eigenvalues of the symmetric Σa^½ Σb Σa^½ (the same eigenvalues as
 Σa Σb). On the reference table it agrees with pytorch-fid's `scipy.linalg.sqrtm` route to 1e-5,
 is about 8× faster, and Σa^½ of a reference set is computed once and reused.
+
+KID (Bińkowski et al., "Demystifying MMD GANs", 2018) is computed from the same features: the
+unbiased MMD² with the cubic polynomial kernel k(x, y) = (x·y / d + 1)³, as clean-fid and
+torch-fidelity compute it, averaged over random subsets drawn without replacement from each set.
+Unlike FID it has no bias that depends on the number of images, and its spread over subsets is
+an error bar. The default subset holds half the smaller set (at most 1,000 images): with
+subsets as large as the set itself, every subset would be the whole set and the spread 0.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import io
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -86,6 +93,7 @@ class FeatureStats:
     mean: np.ndarray  # (2048,)
     cov: np.ndarray  # (2048, 2048), sample covariance (ddof = 1)
     count: int
+    features: Optional[np.ndarray] = field(default=None, repr=False, compare=False)  # (count, 2048), for KID
 
     @cached_property
     def cov_sqrt(self) -> np.ndarray:
@@ -97,17 +105,44 @@ class FeatureStats:
     def from_features(cls, features: np.ndarray) -> "FeatureStats":
         if features.shape[0] < 2:
             raise ValueError("FID needs at least 2 images per set")
-        return cls(features.mean(axis=0), np.cov(features, rowvar=False), features.shape[0])
+        return cls(features.mean(axis=0), np.cov(features, rowvar=False), features.shape[0], features)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, mean=self.mean, cov=self.cov, count=self.count)
+        np.savez(buffer, mean=self.mean, cov=self.cov, count=self.count,
+                 **({"features": self.features} if self.features is not None else {}))
         return buffer.getvalue()
 
     @classmethod
     def from_file(cls, path: Path) -> "FeatureStats":
         with np.load(path) as data:
-            return cls(data["mean"], data["cov"], int(data["count"]))
+            return cls(data["mean"], data["cov"], int(data["count"]), data["features"] if "features" in data else None)
+
+
+KID_SUBSETS = 100
+
+
+def kid_subset_size(count_a: int, count_b: int) -> int:
+    """Images per KID subset: half the smaller set, at most 1,000, at least 2."""
+    return max(2, min(1000, min(count_a, count_b) // 2))
+
+
+def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = KID_SUBSETS,
+                              subset_size: Optional[int] = None, seed: int = 0) -> tuple[float, float, int]:
+    """(mean, standard deviation, subset size) of the unbiased MMD² between feature sets `a` and `b`
+    (N, d) over `subsets` random subsets of `subset_size` rows of each (see the module's docstring)."""
+    m = subset_size or kid_subset_size(len(a), len(b))
+    if not 2 <= m <= min(len(a), len(b)):
+        raise ValueError(f"KID subsets of {m} need 2 to {min(len(a), len(b))} images per set")
+    rng = np.random.default_rng(seed)
+    d = a.shape[1]
+    values = []
+    for _ in range(subsets):
+        x, y = a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)]
+        kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
+        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        values.append(within - 2 * kxy.mean())
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if subsets > 1 else 0.0, m
 
 
 def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
@@ -135,13 +170,13 @@ def content_key(arrays: Iterable[np.ndarray], names: Sequence[str]) -> str:
 
 def cached_stats(images: Sequence[np.ndarray], names: Sequence[str], extractor: InceptionFeatures,
                  use_cache: bool = True, progress: bool = False) -> FeatureStats:
-    """Feature statistics of a reference set, cached on disk by content hash."""
+    """Feature statistics (and features) of a reference set, cached on disk by content hash."""
     key = content_key(images, names)
     path = cache_dir() / f"{key}.npz"
     if use_cache and path.is_file():
         try:
             stats = FeatureStats.from_file(path)
-            if stats.count == len(images):
+            if stats.count == len(images) and stats.features is not None:  # older caches hold no features
                 return stats
         except (OSError, ValueError, KeyError):
             log.warning("ignoring unreadable FID cache file %s", path)

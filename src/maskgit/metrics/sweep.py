@@ -23,7 +23,7 @@ from .fid import InceptionFeatures, cached_stats
 
 log = logging.getLogger(__name__)
 
-METRICS = ("fid", "lpips", "psnr_hole", "ssim_hole", "l1_hole")
+METRICS = ("fid", "kid", "lpips", "psnr_hole", "ssim_hole", "l1_hole")
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     for (schedule, steps, sweet_spot), members in groups.items():
         entry = {"schedule": schedule, "steps": steps, "sweet_spot": sweet_spot, "seeds": len(members)}
         for metric in METRICS:
-            values = [m[metric] for m in members if m[metric] is not None]
+            values = [m[metric] for m in members if m.get(metric) is not None]  # stored before KID: none
             entry[metric] = statistics.fmean(values) if values else None
             entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         summary.append(entry)
