@@ -187,6 +187,28 @@ def test_bad_uploads_are_refused_with_a_message_and_the_server_keeps_serving(cli
     assert client.post("/api/inpaint", json=payload).status_code == 200  # still serving
 
 
+def test_a_streamed_upload_without_a_length_is_cut_off_at_the_limit(client):
+    sent = []
+
+    def chunks():  # no Content-Length: the body arrives in chunks and only its size so far can tell
+        for _ in range(40):
+            sent.append(1)
+            yield b"A" * 65536
+
+    response = client.post("/api/prepare", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "too large" in response.json()["error"]
+
+
+def test_the_demo_listens_on_this_machine_only_unless_told_otherwise():
+    import inspect
+
+    from maskgit.cli import build_parser
+    from maskgit.demo.app import serve
+
+    assert build_parser().parse_args(["demo"]).host == "127.0.0.1"
+    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+
+
 # --- the real page in headless Chromium ----------------------------------------------------------
 
 

@@ -64,3 +64,19 @@ def test_fill_hole_never_changes_known_pixels(method):
     assert not np.array_equal(filled[hole], image[hole])
     if method == "mean":
         assert np.abs(filled[hole][0].astype(int) - image[~hole].mean(0)).max() <= 0.5
+
+
+@pytest.mark.parametrize("feather", [0, 2])
+def test_composite_takes_the_hole_from_the_generated_image_and_the_rest_from_the_original(feather):
+    from maskgit.image_io import composite
+
+    rng = np.random.default_rng(0)
+    original, generated = (rng.integers(0, 256, (12, 10, 3), dtype=np.uint8) for _ in range(2))
+    hole = np.zeros((12, 10), bool)
+    hole[3:7, 2:5] = True
+    out = composite(original, generated, hole, feather)
+    assert out.dtype == np.uint8 and out.shape == original.shape
+    assert np.array_equal(out[hole], generated[hole])
+    exact = np.ones_like(hole)
+    exact[max(0, 3 - feather):7 + feather, max(0, 2 - feather):5 + feather] = False  # the hole and its feathered ring
+    assert np.array_equal(out[exact], original[exact])

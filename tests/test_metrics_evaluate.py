@@ -108,6 +108,14 @@ def test_gray_filled_val_cases_match_the_reference_table(shared, tmp_path):
     assert list(cache_dir().glob("*.npz"))  # the ground truth's statistics were cached
 
 
+def test_evaluation_lpips_is_the_published_metric(weights_dir, extractor):
+    """The LPIPS repository's example images through `evaluate`: its published alex values (0.722, 0.138)."""
+    check = weights_dir / "lpips-check"
+    ref, p0, p1 = (np.array(load_image(check / f"{n}.png")) for n in ("ex_ref", "ex_p0", "ex_p1"))
+    report = evaluate_arrays([p0, p1], [ref, ref], ["p0", "p1"], extractor=extractor, use_cache=False)
+    assert [round(r["lpips"], 4) for r in report.per_image] == [0.7219, 0.1376]
+
+
 def test_hole_metrics_ignore_pixels_outside_the_hole(small_sets, extractor):
     names, gt, masked, holes = small_sets
     names, gt, masked, holes = names[:4], gt[:4], masked[:4], holes[:4]

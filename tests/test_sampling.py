@@ -209,6 +209,14 @@ def test_sampling_options():
     assert seen == {1, 3}
 
 
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 4.0])
+def test_sampled_tokens_follow_the_tempered_softmax(temperature):
+    logits = torch.tensor([0.0, 3.0, 1.0, 2.0]).expand(1, 4000, 4)  # 4,000 positions, one distribution
+    ids, _ = choose_tokens(logits, SamplingConfig(sample=True, temperature=temperature), [torch.Generator().manual_seed(0)])
+    frequencies = torch.bincount(ids[0], minlength=4).float() / ids.numel()
+    assert torch.allclose(frequencies, torch.softmax(logits[0, 0] / temperature, -1), atol=0.03)
+
+
 def test_num_still_masked_makes_progress_and_ends_at_zero():
     n = torch.tensor([1, 2, 100])
     assert num_still_masked(n, n, 1, 12, "cosine", final=False).tolist() == [0, 1, 99]
