@@ -81,6 +81,40 @@ def run_two_processes(*cli_args: str):
     )
 
 
+class FakeClock:
+    """`time.perf_counter` for the training loops that advances by `step_seconds` per training step
+    (each `plan_end` call), so time-limit tests never depend on how busy the machine is."""
+
+    def __init__(self, step_seconds: float):
+        self.now, self.step_seconds, self.steps = 1000.0, step_seconds, 0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def use_fake_clock(monkeypatch, trainer_module, step_seconds: float) -> FakeClock:
+    """Run `trainer_module` (e.g. maskgit.train.tokenizer) and train/common.py on a FakeClock."""
+    import time
+    import types
+
+    import maskgit.train.common as common
+
+    clock = FakeClock(step_seconds)
+    fake_time = types.SimpleNamespace(perf_counter=clock.perf_counter, monotonic=clock.perf_counter, time=time.time,
+                                      sleep=time.sleep)
+    monkeypatch.setattr(common, "time", fake_time)
+    monkeypatch.setattr(trainer_module, "time", fake_time)
+    plan_end = common.plan_end
+
+    def one_step_later(plan, done, ctx, bar=None):
+        clock.now += step_seconds
+        clock.steps += 1
+        return plan_end(plan, done, ctx, bar)
+
+    monkeypatch.setattr(trainer_module, "plan_end", one_step_later)
+    return clock
+
+
 def write_config(config, path: Path) -> Path:
     import yaml
 

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 import torch
-from helpers import micro_tokenizer_config, run_two_processes, write_config, write_random_images
+from helpers import micro_tokenizer_config, run_two_processes, use_fake_clock, write_config, write_random_images
 from PIL import Image
 
 from maskgit.cli import main
@@ -149,19 +149,19 @@ def test_two_process_gloo_run_trains(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_cli_time_limit_stops_cleanly_and_records_the_steps(tmp_path):
-    import time
+def test_cli_time_limit_stops_cleanly_and_records_the_steps(tmp_path, monkeypatch):
+    import maskgit.train.tokenizer as trainer
 
+    clock = use_fake_clock(monkeypatch, trainer, step_seconds=0.25)  # 6 s: about 24 steps, on any machine
     data = write_random_images(tmp_path / "data", 8)
     cfg_path = write_config(micro_tokenizer_config(max_steps=10**7, log_every=5, sample_every=10**6,
                                                    checkpoint_every=10**6, reseed_every=0), tmp_path / "micro.yaml")
     run = tmp_path / "run"
-    start = time.perf_counter()
     assert main(["train-tokenizer", "--data", str(data), "--config", str(cfg_path), "--out", str(run),
-                 "--time-limit", "0.1", "--device", "cpu", "-q"]) == 0  # 6 seconds, set-up included
-    assert 4.0 < time.perf_counter() - start < 15.0
+                 "--time-limit", "0.1", "--device", "cpu", "-q"]) == 0
+    assert 20 <= clock.steps <= 24 and clock.now - 1000.0 <= 6.0  # stopped inside the budget, not far before
     step = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["step"]
-    assert 2 < step < 10**7
+    assert step == clock.steps
     assert load_tokenizer_training_config(run / "config.yaml").max_steps == step
     assert int(list(csv.DictReader((run / "metrics.csv").open()))[-1]["step"]) == step
     assert (run / "samples" / f"step_{step:07d}.png").is_file()

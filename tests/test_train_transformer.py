@@ -3,7 +3,7 @@ import json
 
 import pytest
 import torch
-from helpers import micro_transformer_config, run_two_processes, write_config, write_random_images
+from helpers import micro_transformer_config, run_two_processes, use_fake_clock, write_config, write_random_images
 
 from maskgit.cli import main
 from maskgit.data import TokenDataset, encode_folder
@@ -146,9 +146,8 @@ def test_two_process_gloo_run_trains(micro_tokenizer, tmp_path):
     assert rows and all(float(r["train/loss"]) > 0 for r in rows if r["train/loss"])
 
 
-def test_a_time_limited_run_stops_cleanly_with_its_schedule_laid_out(micro_tokenizer, tmp_path):
-    import time
-
+def test_a_time_limited_run_stops_cleanly_with_its_schedule_laid_out(micro_tokenizer, tmp_path, monkeypatch):
+    import maskgit.train.transformer as trainer
     from maskgit.config import TransformerTrainingConfig, load_transformer_training_config
 
     data = write_random_images(tmp_path / "data", 12)
@@ -156,12 +155,11 @@ def test_a_time_limited_run_stops_cleanly_with_its_schedule_laid_out(micro_token
     cfg = micro_transformer_config(max_steps=10**7, warmup_steps=2, log_every=5, val_every=10**6,
                                    checkpoint_every=10**6, lr_decay="cosine", min_lr_ratio=0.05)
     run = tmp_path / "run"
-    start = time.perf_counter()
+    clock = use_fake_clock(monkeypatch, trainer, step_seconds=0.125)  # 6 s: about 48 steps, on any machine
     train_transformer(cfg, micro_tokenizer, cache, run, device="cpu", progress=False, time_limit=6.0)
-    elapsed = time.perf_counter() - start
-    assert 4.5 < elapsed < 15.0
+    assert 40 <= clock.steps <= 48 and clock.now - 1000.0 <= 6.0
     state = _state(run)
-    assert 15 < state["step"] < 10**7
+    assert state["step"] == clock.steps
     saved = load_transformer_training_config(run / "config.yaml")
     assert isinstance(saved, TransformerTrainingConfig) and saved.max_steps == state["step"]  # resumable
     rows = list(csv.DictReader((run / "metrics.csv").open()))
