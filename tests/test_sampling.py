@@ -230,6 +230,11 @@ def test_bad_sampling_config():
         SamplingConfig(steps=8, sweet_spot=9)
     with pytest.raises(ConfigError, match="schedule"):
         SamplingConfig(schedule="nope")
+    for name in ("dilate", "feather", "border_first", "pixel_evidence"):  # the message names the wrong one
+        with pytest.raises(ConfigError, match=f"^{name} must be >= 0, got -1"):
+            SamplingConfig(**{name: -1})
+    with pytest.raises(ConfigError, match="^min_overlap must be in"):
+        SamplingConfig(min_overlap=1.0)
 
 
 def test_border_first_reveals_tokens_next_to_known_ones_first():

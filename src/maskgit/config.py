@@ -357,9 +357,11 @@ class SamplingConfig:
             raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if self.decoder not in DECODERS:
             raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
-        if (self.dilate < 0 or self.feather < 0 or self.border_first < 0 or self.pixel_evidence < 0
-                or not 0 <= self.min_overlap < 1):
-            raise ConfigError("dilate, feather, border_first and pixel_evidence must be >= 0, min_overlap in [0, 1)")
+        for name in ("dilate", "feather", "border_first", "pixel_evidence"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.min_overlap < 1:
+            raise ConfigError(f"min_overlap must be in [0, 1), got {self.min_overlap}")
 
 
 def _transformer_lab() -> TransformerTrainingConfig:
