@@ -87,6 +87,11 @@ def test_corrupt_checkpoint_gives_a_one_line_error(tmp_path, capsys):
     assert main(["train-tokenizer", "--resume", str(run), "-q"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error:") and "checkpoint.pt" in err
+    for junk in (bytes(range(256)) * 20, b"garbage, not a checkpoint"):  # random bytes: corrupt, never "unpickle it"
+        checkpoint.write_bytes(junk)
+        assert main(["train-tokenizer", "--resume", str(run), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "corrupt" in err and "weights_only" not in err and "arbitrary code" not in err
 
 
 def test_empty_data_folder_gives_a_one_line_error(tmp_path, capsys):

@@ -32,6 +32,9 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights_only" in str(exc) or isinstance(exc, pickle.UnpicklingError):
+            # PyTorch's message advises unpickling with weights_only=False: never do that with a damaged file.
+            reason = "it holds something other than the tensors and plain values a checkpoint stores"
         raise CheckpointError(f"cannot read checkpoint {path}: file is corrupt or truncated ({reason})") from None
     if not isinstance(state, dict) or state.get("kind") != kind:
         found = state.get("kind") if isinstance(state, dict) else type(state).__name__
