@@ -15,3 +15,19 @@ def test_every_option_has_help_and_defaults_and_required_options_are_shown():
                 assert "(required)" in text, name
     assert "(default: 12)" not in sub.choices["inpaint"].format_help()  # unset sampling options come from the model
     assert "(default: 64)" in sub.choices["inpaint"].format_help()
+
+
+def test_inpaint_help_states_the_shipped_models_own_defaults(capsys):
+    import json
+
+    import pytest
+
+    from maskgit.cli import main
+    from maskgit.pipeline import ASSETS_DIR
+
+    shipped = json.loads((ASSETS_DIR / "catface64" / "sampling.json").read_text())
+    with pytest.raises(SystemExit):
+        main(["inpaint", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert f"--prefill {shipped['prefill']}" in text and f"--pixel-evidence {shipped['pixel_evidence']:g}" in text
+    assert "default is gray" not in text

@@ -369,6 +369,31 @@ def _check_sampling(overrides: dict[str, Any]) -> None:
         raise MaskgitError(f"{flags[0] if flags else 'sampling option'}: {exc}") from None
 
 
+def _shipped_defaults() -> str:
+    """The shipped model's sampling defaults as command-line options, read from its sampling.json."""
+    import json
+
+    path = Path(__file__).resolve().parent / "assets" / "catface64" / "sampling.json"
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "see its sampling.json"
+    shown = []
+    for name, value in values.items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            if name == "composite":
+                shown.append("composited" if value else "--no-composite")
+            elif value:
+                shown.append(flag)
+        elif value is None:
+            if name == "sweet_spot":
+                shown.append(f"no {flag}")
+        else:
+            shown.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    return ", ".join(shown)
+
+
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     from .config import CONFIDENCE_RULES, DECODERS
     from .image_io import PREFILLS
@@ -379,8 +404,7 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                        description="Inpaint a lab-layout folder (masked_image/ + mask64/), a folder of images with "
                                    "--masks DIR (matched by name), or image files with their mask files. Sampling "
                                    "options left out take the model's own defaults (its sampling.json; the shipped "
-                                   "catface64: --steps 12, --schedule cosine, no sweet spot, --confidence prob, "
-                                   "--choice-temperature 4.5, --prefill navier-stokes, every touched token unknown).")
+                                   f"catface64: {_shipped_defaults()}).")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="lab-layout folder, image folder, or image files")
     p.add_argument("--model", help="MaskGIT model folder, `maskgit train` run, or shipped model name "
                                     "(default: the shipped catface64)")
@@ -412,7 +436,8 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                    help="reveal tokens with more known neighbours first: this times their known share is added "
                         "to the confidence (0: off)")
     p.add_argument("--prefill", choices=PREFILLS,
-                   help="what fills the hole (at the input's size) before encoding; the model's default is gray")
+                   help="what fills the hole (at the input's size) before encoding (default: the model's; "
+                        "gray for a model without one in its sampling.json)")
     p.add_argument("--pixel-evidence", type=float,
                    help="let the known pixels of partly covered tokens choose among the codes: each code's logit "
                         "gets minus this times its squared error on them (0: off; see docs/inpainting.md)")
