@@ -67,7 +67,7 @@ train() {  # variant
 evaluate() {  # variant
     local v="$1" dir="$RUN/ablate-$1"
     rm -f "$dir/cases/evaluation.json"
-    "${MASKGIT_CMD[@]}" export --model "$dir" --out "$dir/export" --dtype float16 --force \
+    "${MASKGIT_CMD[@]}" export --model "$dir" --out "$dir/export" --dtype float16 --overwrite \
         --sampling "$ROOT/configs/sampling/small-cpu.yaml" -q || return 1
     OMP_NUM_THREADS="$THREADS" "${MASKGIT_CMD[@]}" inpaint --model "$dir/export" "$CASES" --out "$dir/cases" --seed 0 \
         --overwrite --device cpu -q || return 1

@@ -105,7 +105,7 @@ if awk -v m="$DEC_MIN" 'BEGIN { exit !(m > 0) }' && [ -d "$OUT/guided/guided_dec
     GUIDED=(--guided-decoder "$OUT/guided/guided_decoder")
 fi
 if has_stage export; then
-    run_stage export - "${MASKGIT_CMD[@]}" export --model "$OUT/maskgit" --out "$OUT/export" --dtype float16 --force \
+    run_stage export - "${MASKGIT_CMD[@]}" export --model "$OUT/maskgit" --out "$OUT/export" --dtype float16 --overwrite \
         "${GUIDED[@]}" "${SAMPLING[@]}" -q
 fi
 if has_stage evaluate; then

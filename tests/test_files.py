@@ -48,8 +48,8 @@ def test_export_command(micro_pipe, tmp_path, capsys):
     for a, b in zip(micro_pipe.transformer.parameters(), exported.transformer.parameters()):
         torch.testing.assert_close(b, a.detach().half().float(), rtol=0, atol=0)
     assert main(["export", "--model", str(run), "--out", str(out)]) == 2  # never overwritten unasked
-    assert "--force" in capsys.readouterr().err
-    assert main(["export", "--model", str(run), "--out", str(out), "--dtype", "float32", "--force", "-q"]) == 0
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["export", "--model", str(run), "--out", str(out), "--dtype", "float32", "--overwrite", "-q"]) == 0
     assert weight_files(out / "transformer") == [out / "transformer" / WEIGHTS_NAME]
     assert not list(tmp_path.glob(".exported*"))  # no staging folder left behind
 

@@ -170,12 +170,12 @@ def test_evaluate_cli_writes_json_and_csv(small_sets, tmp_path, capsys):
     assert main(args + ["--mask-convention", "lab"]) == 0
     out = capsys.readouterr().out
     assert "FID over 5 images" in out and "hole:" in out
-    data = json.loads((tmp_path / "eval.json").read_text())
+    data = json.loads((tmp_path / "eval" / "evaluation.json").read_text())  # --out is a folder, as everywhere
     assert data["summary"]["fid_images"] == 5 and len(data["per_image"]) == 5
     assert data["summary"]["psnr_hole"] < data["summary"]["psnr"]
-    assert (tmp_path / "eval.csv").read_text().startswith("name,psnr,ssim,lpips,psnr_hole")
+    assert (tmp_path / "eval" / "evaluation.csv").read_text().startswith("name,psnr,ssim,lpips,psnr_hole")
     assert "KID" in out and data["summary"]["kid_subset_size"] == 2 and data["summary"]["kid_std"] > 0
-    summary = (tmp_path / "eval-summary.csv").read_text().splitlines()
+    summary = (tmp_path / "eval" / "evaluation-summary.csv").read_text().splitlines()
     assert len(summary) == 2 and "kid" in summary[0].split(",") and "fid" in summary[0].split(",")
 
 

@@ -121,9 +121,11 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
 def _add_train_tokenizer(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-tokenizer", help="train the VQGAN tokenizer on a folder of images",
                        description="Train the VQGAN tokenizer on every JPEG/PNG/WebP under --data (recursive).")
-    p.add_argument("--data", help="folder of training images (any size: resized and centre-cropped)")
+    p.add_argument("--data", help="folder of training images (any size: resized and centre-cropped) "
+                                  "(required unless --resume)")
     p.add_argument("--config", default="catface64", help="preset name (catface64, tiny) or a YAML/JSON file")
-    p.add_argument("--out", help="run folder for checkpoints, logs, samples and the exported tokenizer")
+    p.add_argument("--out", help="run folder for checkpoints, logs, samples and the exported tokenizer "
+                                 "(required unless --resume)")
     _add_training_arguments(p)
     p.set_defaults(func=_train_tokenizer)
 
@@ -149,7 +151,10 @@ def _reconstruct(args: argparse.Namespace) -> None:
 
 
 def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reconstruct", help="encode + decode a folder with a tokenizer; print PSNR, LPIPS, usage")
+    p = sub.add_parser("reconstruct", help="encode + decode a folder with a tokenizer; print PSNR, LPIPS, usage",
+                       description="Encode every image under --data with a tokenizer and decode it again: how much "
+                                   "the tokenizer alone loses. Prints PSNR, LPIPS (alex), codebook usage and "
+                                   "perplexity; with --out also writes the reconstructions and metrics.json.")
     p.add_argument("--tokenizer", required=True, help="tokenizer folder or training run folder")
     p.add_argument("--data", required=True, help="folder of images (or one image)")
     p.add_argument("--out", help="folder for the reconstructions (PNG) and metrics.json")
@@ -180,7 +185,10 @@ def _lpips(args: argparse.Namespace) -> None:
 
 
 def _add_lpips(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("lpips", help="LPIPS distance between two images of the same size")
+    p = sub.add_parser("lpips", help="LPIPS distance between two images of the same size",
+                       description="Print the LPIPS v0.1 distance between two images of the same size (read as RGB "
+                                   "in [-1, 1]); the ImageNet trunk and heads come from MASKGIT_WEIGHTS_DIR or "
+                                   "the usual download locations.")
     p.add_argument("image_a", help="first image")
     p.add_argument("image_b", help="second image, same size")
     p.add_argument("--net", choices=["alex", "vgg"], default="alex", help="LPIPS trunk")
@@ -238,7 +246,9 @@ def _encode(args: argparse.Namespace) -> None:
 
 
 def _add_encode(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("encode", help="cache the token grids of a folder of images (with flips)")
+    p = sub.add_parser("encode", help="cache the token grids of a folder of images (with flips)",
+                       description="Encode every image under --data (and its mirror image) with a tokenizer once, "
+                                   "into a token cache that `maskgit train --tokens` reads instead of images.")
     p.add_argument("--tokenizer", required=True, help="tokenizer folder or tokenizer training run")
     p.add_argument("--data", required=True, help="folder of images")
     p.add_argument("--out", required=True, help="token cache folder (tokens.safetensors + tokens.json)")
@@ -268,10 +278,11 @@ def _train(args: argparse.Namespace) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the bidirectional transformer on token grids",
                        description="Train the transformer with a frozen tokenizer on a token cache or an image folder.")
-    p.add_argument("--tokenizer", help="tokenizer folder or tokenizer training run")
-    p.add_argument("--tokens", help="token cache from `maskgit encode`, or a folder of images (encoded first)")
+    p.add_argument("--tokenizer", help="tokenizer folder or tokenizer training run (required unless --resume)")
+    p.add_argument("--tokens", help="token cache from `maskgit encode`, or a folder of images (encoded first) "
+                                    "(required unless --resume)")
     p.add_argument("--config", default="catface64", help="preset (lab, catface64, tiny) or a YAML/JSON file")
-    p.add_argument("--out", help="run folder; it becomes a MaskGIT model folder")
+    p.add_argument("--out", help="run folder; it becomes a MaskGIT model folder (required unless --resume)")
     p.add_argument("--accum", type=int, help="gradient accumulation micro-steps (overrides the config)")
     p.add_argument("--compile", action="store_true", help="torch.compile the transformer (CUDA)")
     _add_training_arguments(p)
@@ -299,9 +310,9 @@ def _add_train_decoder(sub: argparse._SubParsersAction) -> None:
                                    "The tokenizer and transformer stay frozen. Add the result to a model with "
                                    "`maskgit export --guided-decoder RUN/guided_decoder`.")
     p.add_argument("--model", help="MaskGIT model folder, `maskgit train` run, or shipped model name")
-    p.add_argument("--data", help="folder of training images")
+    p.add_argument("--data", help="folder of training images (required unless --resume)")
     p.add_argument("--config", default="default", help="preset (default, tiny) or a YAML/JSON file")
-    p.add_argument("--out", help="run folder for checkpoints, logs, samples and the decoder")
+    p.add_argument("--out", help="run folder for checkpoints, logs, samples and the decoder (required unless --resume)")
     _add_training_arguments(p)
     p.set_defaults(func=_train_decoder)
 
@@ -471,7 +482,7 @@ def _export(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         if not args.force:
-            raise MaskgitError(f"{out} exists and is not empty; pass --force to replace it")
+            raise MaskgitError(f"{out} exists and is not empty; pass --overwrite to replace it")
     pipe = MaskGIT.from_pretrained(args.model)
     if args.guided_decoder:
         from .tokenizer import GuidedDecoder
@@ -507,7 +518,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=sorted(EXPORT_DTYPES), default="float16",
                    help="storage type of the weights (cast back to float32 on loading; default float16)")
     p.add_argument("--max-shard-mb", type=float, default=14.0, help="largest weight file, in MiB (default 14)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", "--force", dest="force", action="store_true", help="replace --out if it exists")
     p.add_argument("--guided-decoder", metavar="DIR",
                    help="add this guided decoder (from `maskgit train-decoder`: RUN/guided_decoder) to the model and "
                         "make it the default decoder (a --sampling file saying `decoder: plain` keeps the plain one)")
@@ -527,7 +538,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     report = evaluate_folders(args.pred, args.gt, args.masks, mask_convention=args.mask_convention, device=args.device,
                               use_cache=not args.no_cache, compute_lpips=not args.no_lpips, progress=not args.quiet)
     print(report.summary())
-    written = report.write(args.out or Path(args.pred) / "evaluation")
+    written = report.write(Path(args.out or args.pred) / "evaluation")
     log.info("written: %s", ", ".join(str(p) for p in written))
 
 
@@ -541,8 +552,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-convention", choices=["lab", "white-hole"],
                    help="required with --masks: lab (0 = hole, 255 = known) or white-hole (white = hole); "
                         "a cases folder's mask64/ is read as lab")
-    p.add_argument("--out", help="write OUT.json, OUT.csv (per image) and OUT-summary.csv "
-                                 "(default: PRED/evaluation.json, .csv, -summary.csv)")
+    p.add_argument("--out", help="folder to write evaluation.json (summary + per image), evaluation.csv (per image) "
+                                 "and evaluation-summary.csv (one row) into (default: the --pred folder)")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--no-cache", action="store_true", help="recompute the ground truth's FID statistics")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")
@@ -657,8 +668,9 @@ class _SubParser(argparse.ArgumentParser):
         super().__init__(**kwargs)
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_train_tokenizer, _add_reconstruct, _add_lpips, _add_make_cases, _add_encode, _add_train, _add_train_decoder, _add_inpaint,
-    _add_export, _add_evaluate, _add_sweep, _add_demo,
+    # What a newcomer runs first comes first: use, measure, then train.
+    _add_inpaint, _add_evaluate, _add_make_cases, _add_sweep, _add_demo,
+    _add_train_tokenizer, _add_reconstruct, _add_encode, _add_train, _add_train_decoder, _add_export, _add_lpips,
 ]
 
 
@@ -676,7 +688,12 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maskgit", description="Image inpainting with MaskGIT.")
+    parser = argparse.ArgumentParser(
+        prog="maskgit", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Image inpainting with MaskGIT.",
+        epilog="Start here: `maskgit inpaint examples/cases --out results` fills the example holes with the shipped "
+               "model.\nThen: evaluate (scores against ground truth), train-tokenizer -> encode -> train -> "
+               "train-decoder -> export (your own model),\nsweep (compare sampling settings), demo (a local web page).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_SubParser)
     for add in COMMANDS:
         add(sub)
