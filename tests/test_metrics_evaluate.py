@@ -192,20 +192,24 @@ def test_classical_baselines_keep_known_pixels(small_sets, method):
         assert error < np.abs(masked[0][holes[0]].astype(int) - gt[0][holes[0]]).mean()  # better than gray
 
 
-@pytest.mark.slow
-def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
-    from maskgit.metrics.sweep import run_sweep, settings_grid
-
-    cases = tmp_path / "cases"
+def _random_cases(folder, count=6):
     rng = np.random.default_rng(0)
-    for i, hole in enumerate(brush_holes(6)):
+    for i, hole in enumerate(brush_holes(count)):
         gt = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
         masked = gt.copy()
         masked[hole] = 128
         for sub, image in (("gt", gt), ("masked_image", masked)):
-            (cases / sub).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(cases / sub / f"image_{i:03d}.png")
-        save_mask(hole, cases / "mask64" / f"mask_{i:03d}.png", "lab")
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / sub / f"image_{i:03d}.png")
+        save_mask(hole, folder / "mask64" / f"mask_{i:03d}.png", "lab")
+    return folder
+
+
+@pytest.mark.slow
+def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
+    from maskgit.metrics.sweep import run_sweep, settings_grid
+
+    cases = _random_cases(tmp_path / "cases")
     assert len(settings_grid(["cosine", "linear"], [4, 6], [None, 3, 6], 2)) == 2 * (2 + 2) * 2  # T=4: none, 3; T=6: none, 3 (6 is T itself)
     summary = run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine", "linear"], [4], [None, 2], seeds=2,
                         batch_size=4, compute_lpips=False, progress=False)  # no LPIPS weights needed
@@ -228,6 +232,25 @@ def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
     with pytest.raises(DataError, match="sampling"):
         run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine"], [4], [None], seeds=1, batch_size=4,
                   compute_lpips=False, progress=False)
+
+
+@pytest.mark.slow
+def test_sweep_command_takes_seeds_and_every_sampling_option(micro_pipe, tmp_path, capsys):
+    cases = _random_cases(tmp_path / "cases", 4)
+    model = micro_pipe.save_pretrained(tmp_path / "model")
+    base = ["sweep", str(cases), "--model", str(model), "--schedules", "cosine", "--steps", "3", "--no-lpips", "-q"]
+    assert main(base + ["--seeds", "0,2", "--pixel-evidence", "1.5", "--prefill", "telea", "--out", str(tmp_path / "a")]) == 0
+    stored = json.loads((tmp_path / "a" / "sweep.json").read_text())["sampling"]
+    assert stored["pixel_evidence"] == 1.5 and stored["prefill"] == "telea"  # the base settings, recorded
+    assert sorted(p.name for p in (tmp_path / "a" / "results").glob("*.json")) == [
+        "cosine-T3-Snone-seed0.json", "cosine-T3-Snone-seed2.json"]
+    settings = tmp_path / "sampling.yaml"
+    settings.write_text("pixel_evidence: 2.0\n")
+    assert main(base + ["--sampling", str(settings), "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "sweep.json").read_text())["sampling"]["pixel_evidence"] == 2.0
+    settings.write_text("steps: 5\n")  # the sweep's own axis: refused, not silently overridden
+    assert main(base + ["--sampling", str(settings), "--out", str(tmp_path / "c")]) == 2
+    assert "steps" in capsys.readouterr().err
 
 
 def test_hole_metrics_follow_the_mask_convention(small_sets, tmp_path):

@@ -321,17 +321,13 @@ def _add_train_decoder(sub: argparse._SubParsersAction) -> None:
 
 
 def _inpaint(args: argparse.Namespace) -> None:
-    from .config import SamplingConfig
     from .inpaint.baselines import classical_filler
     from .inpaint.jobs import find_inpaint_jobs
     from .inpaint.lab_layout import GT_DIR, ground_truth_path, is_lab_layout
     from .inpaint.run import inpaint_jobs, maskgit_filler, oracle_filler
     from .pipeline import DEFAULT_MODEL, MaskGIT, pick_device
 
-    # Every SamplingConfig field the command line set (an option left out keeps the model's own default).
-    sampling = {f.name: getattr(args, f.name) for f in dataclasses.fields(SamplingConfig)
-                if getattr(args, f.name, None) is not None}
-    _check_sampling(sampling)  # before scanning folders or loading a model
+    sampling = _sampling_overrides(args)  # an option left out keeps the model's own default
     jobs = find_inpaint_jobs(args.inputs, args.masks)
     convention = args.mask_convention
     if convention is None:
@@ -405,9 +401,61 @@ def _shipped_defaults() -> str:
     return ", ".join(shown)
 
 
-def _add_inpaint(sub: argparse._SubParsersAction) -> None:
+def _add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """The sampling options that inpaint and sweep share (each left out keeps the model's default)."""
     from .config import CONFIDENCE_RULES, DECODERS
     from .image_io import PREFILLS
+
+    p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
+    p.add_argument("--confidence", choices=CONFIDENCE_RULES,
+                   help="reveal-order rule: logprob (MaskGIT's), prob, lab (the lab report's); see docs/inpainting.md")
+    p.add_argument("--sample", action="store_const", const=True, help="sample tokens instead of taking the most likely")
+    p.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
+    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens (with --sample)")
+    p.add_argument("--dilate", type=int, help="extra ring of unknown tokens around each hole")
+    p.add_argument("--min-overlap", type=float, help="a token is unknown when more than this share of its patch is hole")
+    p.add_argument("--feather", type=int, help="blend this many known pixels at the hole border (0: bit-exact)")
+    p.add_argument("--border-first", type=float,
+                   help="reveal tokens with more known neighbours first: this times their known share is added "
+                        "to the confidence (0: off)")
+    p.add_argument("--prefill", choices=PREFILLS,
+                   help="what fills the hole (at the input's size) before encoding (default: the model's; "
+                        "gray for a model without one in its sampling.json)")
+    p.add_argument("--pixel-evidence", type=float,
+                   help="let the known pixels of partly covered tokens choose among the codes: each code's logit "
+                        "gets minus this times its squared error on them (0: off; see docs/inpainting.md)")
+    p.add_argument("--decoder", choices=DECODERS,
+                   help="plain: the tokenizer's decoder (tokens only); guided: the model's mask-aware decoder, which "
+                        "also sees the known pixels (models trained with `maskgit train-decoder`)")
+    p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
+                   help="return the decoder's output without pasting known pixels back (the guided decoder "
+                        "keeps them at the model's size by itself)")
+    p.add_argument("--sampling", metavar="FILE",
+                   help="YAML/JSON of sampling defaults (SamplingConfig fields) over the model's own; options "
+                        "given on the command line win")
+
+
+def _sampling_overrides(args: argparse.Namespace, axes: Sequence[str] = ()) -> dict[str, Any]:
+    """Every SamplingConfig field set by --sampling FILE or an option (options win), checked.
+    `axes`: fields the command sets itself (the sweep's steps, schedule, sweet spot); a file may not."""
+    from .config import SamplingConfig, read_config_file
+
+    values: dict[str, Any] = {}
+    if getattr(args, "sampling", None):
+        values.update(read_config_file(args.sampling))
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(SamplingConfig)})
+        if unknown:
+            raise MaskgitError(f"{args.sampling}: not sampling options: {', '.join(unknown)}")
+        clash = sorted(set(values) & set(axes))
+        if clash:
+            raise MaskgitError(f"{args.sampling}: {', '.join(clash)} are this command's own options, not the file's")
+    values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(SamplingConfig)
+                   if f.name not in axes and getattr(args, f.name, None) is not None})
+    _check_sampling(values)  # before scanning folders or loading a model
+    return values
+
+
+def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     from .pipeline import ORACLES
     from .schedules import MASK_SCHEDULES
 
@@ -434,30 +482,7 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweet-spot", type=int,
                    help="stop after this many steps and fill the rest at once; 0 = no sweet spot (decode all T steps)")
     p.add_argument("--schedule", choices=sorted(MASK_SCHEDULES), help="mask schedule")
-    p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
-    p.add_argument("--confidence", choices=CONFIDENCE_RULES,
-                   help="reveal-order rule: logprob (MaskGIT's), prob, lab (the lab report's); see docs/inpainting.md")
-    p.add_argument("--sample", action="store_const", const=True, help="sample tokens instead of taking the most likely")
-    p.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
-    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens (with --sample)")
-    p.add_argument("--dilate", type=int, help="extra ring of unknown tokens around each hole")
-    p.add_argument("--min-overlap", type=float, help="a token is unknown when more than this share of its patch is hole")
-    p.add_argument("--feather", type=int, help="blend this many known pixels at the hole border (0: bit-exact)")
-    p.add_argument("--border-first", type=float,
-                   help="reveal tokens with more known neighbours first: this times their known share is added "
-                        "to the confidence (0: off)")
-    p.add_argument("--prefill", choices=PREFILLS,
-                   help="what fills the hole (at the input's size) before encoding (default: the model's; "
-                        "gray for a model without one in its sampling.json)")
-    p.add_argument("--pixel-evidence", type=float,
-                   help="let the known pixels of partly covered tokens choose among the codes: each code's logit "
-                        "gets minus this times its squared error on them (0: off; see docs/inpainting.md)")
-    p.add_argument("--decoder", choices=DECODERS,
-                   help="plain: the tokenizer's decoder (tokens only); guided: the model's mask-aware decoder, which "
-                        "also sees the known pixels (models trained with `maskgit train-decoder`)")
-    p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
-                   help="return the decoder's output without pasting known pixels back (the guided decoder "
-                        "keeps them at the model's size by itself)")
+    _add_sampling_options(p)
     p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")
     p.add_argument("--oracle", choices=ORACLES,
                    help="diagnostic for cases with gt/: what a perfect transformer would give (true-tokens: the "
@@ -571,6 +596,13 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _seeds(text: str) -> list[int]:
+    values = _int_list(text)
+    if len(values) == 1 and "," not in text:
+        return list(range(values[0]))  # a count, as before
+    return values
+
+
 def _sweet_spots(text: str) -> list[Optional[int]]:
     try:
         return [None if v.strip().lower() in ("none", "0") else int(v) for v in text.split(",") if v]
@@ -583,12 +615,21 @@ def _sweep(args: argparse.Namespace) -> None:
     from .pipeline import MaskGIT, pick_device
     from .schedules import check_schedule
 
+    if bool(args.cases_dir) == bool(args.cases):
+        raise MaskgitError("give the cases folder once: `maskgit sweep CASES ...` (or --cases CASES)")
+    cases = args.cases_dir or args.cases
+    sampling = _sampling_overrides(args, axes=("steps", "schedule", "sweet_spot"))
+
     schedules = [check_schedule(s.strip()) for s in args.schedules.split(",") if s.strip()]
     for steps in args.steps:  # before minutes of loading: every T and sweet spot must make sense
         for spot in args.sweet_spots:
             _check_sampling({"steps": steps, **({"sweet_spot": spot} if spot and spot <= steps else {})})
     pipe = MaskGIT.from_pretrained(args.model, device=pick_device(args.device))
-    summary = run_sweep(pipe, args.cases, args.out, schedules, args.steps, args.sweet_spots, args.seeds,
+    try:
+        pipe.sampling = pipe.sampling_for(**sampling)  # the sweep's base settings (recorded in OUT/sweep.json)
+    except MaskgitError as exc:
+        raise MaskgitError(f"{args.model}: {exc}") from None
+    summary = run_sweep(pipe, cases, args.out, schedules, args.steps, args.sweet_spots, args.seeds,
                         batch_size=args.batch_size, save_images=args.save_images, compute_lpips=not args.no_lpips,
                         progress=not args.quiet)
     print(format_table(summary))
@@ -597,16 +638,23 @@ def _sweep(args: argparse.Namespace) -> None:
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="FID of every mask schedule x steps x sweet spot on a cases folder",
-                       description="Inpaint a lab-layout cases folder (with gt/) under every setting, evaluate each, "
-                                   "and write sweep.csv, summary.csv and fid_vs_steps.png. Finished settings are "
-                                   "cached in OUT/results/, so an interrupted sweep continues.")
+                       description="Inpaint a lab-layout cases folder (with gt/) under every schedule x T x sweet "
+                                   "spot x seed, evaluate each, and write sweep.csv, summary.csv and fid_vs_steps.png. "
+                                   "Every other sampling setting is the model's own unless given here (the same "
+                                   "options as inpaint, or --sampling FILE). Finished settings are cached in "
+                                   "OUT/results/, so an interrupted sweep continues.")
     p.add_argument("--model", default="catface64", help="model folder, training run or shipped model name")
-    p.add_argument("--cases", required=True, help="cases folder: masked_image/, mask64/, gt/")
+    p.add_argument("cases_dir", nargs="?", metavar="CASES", help="cases folder: masked_image/, mask64/, gt/ "
+                                                                  "(as inpaint's INPUT)")
+    p.add_argument("--cases", help="the same, as an option (either one)")
     p.add_argument("--schedules", default="cosine,linear,square", help="comma-separated mask schedules")
     p.add_argument("--steps", type=_int_list, default=[8, 12, 16], help="comma-separated T values")
     p.add_argument("--sweet-spots", type=_sweet_spots, default=[None],
                    help="comma-separated stop steps; 0 = no sweet spot (decode all T steps) (default: 0)")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per setting (for the spread)")
+    p.add_argument("--seeds", type=_seeds, default=[0],
+                   help="sampling seeds of every setting, comma-separated (0,1,2), or a count N for 0..N-1; "
+                        "the summary gives mean and standard deviation over them (default: 0)")
+    _add_sampling_options(p)  # the base settings every cell of the grid shares
     p.add_argument("--out", required=True, help="sweep folder: results/, sweep.csv, summary.csv, fid_vs_steps.png")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")

@@ -61,22 +61,27 @@ def _check_provenance(out_dir: Path, pipe, cases_dir: Path) -> None:
 
 
 def settings_grid(schedules: Sequence[str], steps: Sequence[int], sweet_spots: Sequence[Optional[int]],
-                  seeds: int) -> list[Setting]:
-    """Every combination; a sweet spot at or past T is the same as none, so it is left out."""
+                  seeds: int | Sequence[int]) -> list[Setting]:
+    """Every combination; a sweet spot at or past T is the same as none, so it is left out.
+    `seeds`: the sampling seeds, or a count N for seeds 0..N-1."""
+    seeds = range(seeds) if isinstance(seeds, int) else seeds
     grid = []
     for schedule in schedules:
         for t in steps:
             for s in sweet_spots:
                 if s is not None and s >= t:
                     continue
-                grid.extend(Setting(schedule, t, s, seed) for seed in range(seeds))
+                grid.extend(Setting(schedule, t, s, seed) for seed in seeds)
     return grid
 
 
 def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Sequence[str], steps: Sequence[int],
-              sweet_spots: Sequence[Optional[int]] = (None,), seeds: int = 1, *, batch_size: int = 64,
+              sweet_spots: Sequence[Optional[int]] = (None,), seeds: int | Sequence[int] = 1, *, batch_size: int = 64,
               save_images: bool = False, compute_lpips: bool = True, progress: bool = True) -> list[dict]:
     """Inpaint the cases under every setting with one loaded model, evaluate each, write CSV and plots.
+
+    Every sampling setting besides schedule, T and sweet spot is `pipe.sampling`'s (recorded in
+    `out_dir/sweep.json`); `seeds` are the sampling seeds of each setting, or a count N for 0..N-1.
 
     The LPIPS weights are loaded before any work (`compute_lpips=False` skips LPIPS).
 
