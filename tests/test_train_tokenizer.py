@@ -94,6 +94,18 @@ def test_corrupt_checkpoint_gives_a_one_line_error(tmp_path, capsys):
         assert "corrupt" in err and "weights_only" not in err and "arbitrary code" not in err
 
 
+def test_checkpoint_interval_is_a_command_line_option(tmp_path):
+    data = write_random_images(tmp_path / "data", 4)
+    cfg_path = write_config(micro_tokenizer_config(max_steps=4, checkpoint_every=100), tmp_path / "micro.yaml")
+    run = tmp_path / "run"
+    assert main(["train-tokenizer", "--data", str(data), "--config", str(cfg_path), "--out", str(run),
+                 "--max-steps", "3", "--checkpoint-every", "2", "--checkpoint-minutes", "0", "--device", "cpu", "-q"]) == 0
+    saved = load_tokenizer_training_config(run / "config.yaml")
+    assert saved.checkpoint_every == 2 and saved.checkpoint_minutes == 0
+    assert main(["train-tokenizer", "--data", str(data), "--config", str(cfg_path), "--out", str(tmp_path / "bad"),
+                 "--checkpoint-minutes", "-1", "-q"]) == 2
+
+
 def test_empty_data_folder_gives_a_one_line_error(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

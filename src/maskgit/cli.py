@@ -77,10 +77,13 @@ def _training_config(args: argparse.Namespace, load_preset: Callable, config_cls
     else:
         config, out = load_preset(args.config), Path(args.out) if args.out else None
         paths = {name: getattr(args, name) for name in inputs}
+    if (getattr(args, "checkpoint_minutes", None) or 0) < 0:
+        raise MaskgitError(f"--checkpoint-minutes must be >= 0, got {args.checkpoint_minutes}")
     missing = [f"--{name}" for name, value in paths.items() if not value] + ([] if out else ["--out"])
     if missing:
         raise MaskgitError(f"{args.command} needs {', '.join(missing)} (or --resume RUN_DIR)")
-    overrides = {name: getattr(args, name) for name in ("max_steps", "batch_size", "accum", "seed")
+    overrides = {name: getattr(args, name)
+                 for name in ("max_steps", "batch_size", "accum", "seed", "checkpoint_every", "checkpoint_minutes")
                  if getattr(args, name, None) is not None}
     return dataclasses.replace(config, **overrides), out, paths  # replace() validates them again
 
@@ -90,6 +93,11 @@ def _add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, help="optimizer steps (overrides the config)")
     p.add_argument("--batch-size", type=int, help="images per step and process (overrides the config)")
     p.add_argument("--seed", type=int, help="random seed (overrides the config)")
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                   help="write a checkpoint (and the exported model) every this many steps (overrides the config)")
+    p.add_argument("--checkpoint-minutes", type=float, metavar="MINUTES",
+                   help="also write one when this long has passed since the last, so a killed run loses at most "
+                        "this much (0: off; overrides the config)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--stop-after", type=int, metavar="STEP", help="stop with a checkpoint at this step (to split a run)")
