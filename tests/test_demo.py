@@ -36,7 +36,8 @@ def test_a_request_streams_every_step_then_a_result_that_keeps_the_known_pixels(
     steps = [e for e in events if e["type"] == "step"]
     assert [e["step"] for e in steps] == [1, 2, 3, 4]
     assert _decode(steps[0]["token_mask"]).shape[:2] == (8, 8) and _decode(steps[0]["image"]).shape == (32, 32, 3)
-    assert not _decode(steps[-1]["token_mask"]).any()  # nothing unknown after the last step
+    assert (_decode(steps[-1]["token_mask"]) == 255).all()  # nothing unknown after the last step: all white
+    assert (_decode(steps[0]["token_mask"]) == 0).any()  # black = still unknown, as in --trace
     result = events[-1]
     assert result["type"] == "result"
     out = _decode(result["result"])

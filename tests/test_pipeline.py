@@ -172,7 +172,12 @@ def test_trace_has_one_stage_per_step(micro_pipe, tmp_path):
     from maskgit.inpaint.trace import save_trace, trace_figure
 
     figure = trace_figure(out.trace[0])
-    assert figure.size == (5 * 34 + 2, 2 * 34 + 2)
+    assert figure.size == (5 * 34 + 2, 14 + 2 * 34 + 2)  # a label row, then masks and images
+    pixels = np.asarray(figure)
+    last_mask = pixels[16:48, 2 + 4 * 34:2 + 4 * 34 + 32]  # step 4: nothing unknown, yet framed
+    assert (last_mask[1:-1, 1:-1] == 255).all() and (last_mask[0] == 128).all()
+    first_mask = pixels[16:48, 2:34, 0]
+    assert (first_mask[1:-1, 1:-1] == 0).any()  # the input's unknown tokens are black
     png, gif = save_trace(out.trace[0], tmp_path, "case")
     with Image.open(gif) as animation:
         assert animation.n_frames == 5

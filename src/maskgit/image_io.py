@@ -222,3 +222,9 @@ def composite(original: np.ndarray, generated: np.ndarray, hole: np.ndarray, fea
     w = weight.numpy()[..., None]
     blended = np.rint(w * generated.astype(np.float64) + (1 - w) * original.astype(np.float64))
     return np.where(w == 0, original, blended).astype(np.uint8)
+
+
+def token_mask_pixels(token_mask: np.ndarray) -> np.ndarray:
+    """(h, w) bool, True = still unknown -> (h, w) uint8: **black = still unknown, white = known**
+    (the lab's convention; `--trace` and the demo draw token masks this way)."""
+    return np.where(np.asarray(token_mask, dtype=bool), 0, 255).astype(np.uint8)

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import MaskgitError
 from ..image_io import IMAGE_EXTENSIONS, PREFILLS, resize_center_crop, to_rgb
 from ..schedules import MASK_SCHEDULES
+from ..inpaint.trace import token_mask_pixels
 
 MAX_FILE_BYTES = 10 * 2**20  # largest image file a user may upload
 MAX_PIXELS = 40_000_000  # decoded image size refused beyond this (decompression bombs)
@@ -170,7 +171,7 @@ def inpaint_events(pipe, request: InpaintRequest, lock: Optional[threading.Lock]
 
     {"type": "start", "steps": T, "sweet_spot": S or None}, {"type": "queued"} while another request
     holds the model, then per decoding step {"type": "step", "step", "token_mask", "image"} (PNG data
-    URLs: the token grid, white = still unknown, and that step's decoded image), then {"type":
+    URLs: the token grid, black = still unknown as in `--trace`, and that step's decoded image), then {"type":
     "result", "input", "mask", "result"}; or {"type": "error", "message"}. Closing the iterator
     early (the client went away) stops the decoding at its next step and frees the model.
     """
@@ -181,7 +182,7 @@ def inpaint_events(pipe, request: InpaintRequest, lock: Optional[threading.Lock]
     def on_step(_index: int, step: int, token_mask: np.ndarray, decoded: Image.Image) -> None:
         if cancelled.is_set():
             raise Cancelled
-        events.put({"type": "step", "step": step, "token_mask": png_data_url((token_mask * 255).astype(np.uint8)),
+        events.put({"type": "step", "step": step, "token_mask": png_data_url(token_mask_pixels(token_mask)),
                     "image": png_data_url(decoded)})
 
     def work() -> None:

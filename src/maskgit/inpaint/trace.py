@@ -5,29 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ..files import atomic_path
+from ..image_io import token_mask_pixels
 from ..pipeline import InpaintTrace
 
 PAD = 2
+LABEL_HEIGHT = 12
+FRAME = (128, 128, 128)  # around each token mask, so a fully known (all white) one still shows
 
 
 def _mask_tile(token_mask: np.ndarray, size: tuple[int, int]) -> Image.Image:
-    """(h, w) bool, True = unknown -> image of `size`: black = still masked, white = known (as the lab)."""
-    tile = np.where(token_mask, 0, 255).astype(np.uint8)
-    return Image.fromarray(tile, mode="L").resize(size, Image.Resampling.NEAREST).convert("RGB")
+    tile = Image.fromarray(token_mask_pixels(token_mask), mode="L").resize(size, Image.Resampling.NEAREST).convert("RGB")
+    ImageDraw.Draw(tile).rectangle([0, 0, size[0] - 1, size[1] - 1], outline=FRAME)
+    return tile
 
 
 def trace_figure(trace: InpaintTrace) -> Image.Image:
-    """Two rows over the stages (input, step 1, …, step S): token masks above, decoded images below."""
+    """Columns over the stages, labelled: the input (its token mask: the tokens the hole touches),
+    then steps 1 … S; token masks (black = still unknown) above, decoded images below."""
     width, height = trace.images[0].size
     stages = len(trace.images)
-    canvas = Image.new("RGB", (stages * (width + PAD) + PAD, 2 * (height + PAD) + PAD), (255, 255, 255))
+    top = LABEL_HEIGHT + PAD
+    canvas = Image.new("RGB", (stages * (width + PAD) + PAD, top + 2 * (height + PAD) + PAD), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
     for s in range(stages):
         x = PAD + s * (width + PAD)
-        canvas.paste(_mask_tile(trace.token_masks[s], (width, height)), (x, PAD))
-        canvas.paste(trace.images[s], (x, 2 * PAD + height))
+        draw.text((x + 1, 1), "input" if s == 0 else f"step {s}", fill=(0, 0, 0))
+        canvas.paste(_mask_tile(trace.token_masks[s], (width, height)), (x, top + PAD))
+        canvas.paste(trace.images[s], (x, top + 2 * PAD + height))
     return canvas
 
 
