@@ -188,6 +188,21 @@ def test_bad_uploads_are_refused_with_a_message_and_the_server_keeps_serving(cli
     assert client.post("/api/inpaint", json=payload).status_code == 200  # still serving
 
 
+def test_requests_beyond_the_queue_limit_get_503_and_finished_ones_free_their_place(micro_pipe):
+    pytest.importorskip("httpx", reason="the HTTP tests need httpx")
+    from starlette.testclient import TestClient
+
+    from maskgit.demo.app import create_app
+
+    payload, _, _ = _request()
+    one = TestClient(create_app(micro_pipe, max_pending=1))
+    for _ in range(3):  # each finished request gives its place back
+        assert one.post("/api/inpaint", json=payload).status_code == 200
+    full = TestClient(create_app(micro_pipe, max_pending=0))
+    busy = full.post("/api/inpaint", json=payload)
+    assert busy.status_code == 503 and "busy" in busy.json()["error"]
+
+
 def test_a_streamed_upload_without_a_length_is_cut_off_at_the_limit(client):
     sent = []
 

@@ -341,3 +341,29 @@ def test_oracles_use_the_ground_truth_only_where_a_perfect_model_would(micro_pip
     shutil.rmtree(lab / "gt")
     assert main(["inpaint", "--model", model, str(lab), "--oracle", "true-tokens", "--out", str(tmp_path / "p"), "-q"]) == 2
     assert "needs the ground truth" in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+def test_exported_code_patches_load_with_the_model_and_are_never_recomputed(micro_pipe, tmp_path, monkeypatch, caplog):
+    from maskgit.pipeline import CODE_PATCHES_NAME
+    from maskgit.tokenizer import VQGAN
+
+    folder = micro_pipe.save_pretrained(tmp_path / "model", dtype=torch.float16, code_patches=True)
+    assert (folder / CODE_PATCHES_NAME).is_file()
+    fresh = MaskGIT.from_pretrained(folder).tokenizer.code_patches()  # what a load without the file computes
+    monkeypatch.setattr(VQGAN, "code_patches", lambda self, *a, **k: pytest.fail("recomputed"))
+    loaded = MaskGIT.from_pretrained(folder)
+    assert torch.equal(loaded.code_patches, fresh)
+    image, hole = _images(1)[0], brush_holes(1)[0]
+    loaded.inpaint(image, hole, generator=gens(1), pixel_evidence=2.0)  # uses them, computes nothing
+    monkeypatch.undo()
+    # Patches of other weights are ignored (with a warning) and computed again.
+    with torch.no_grad():
+        micro_pipe.tokenizer.quantizer.codebook.weight.mul_(1.1)
+    micro_pipe.tokenizer.save_pretrained(folder / "tokenizer")
+    with caplog.at_level("WARNING"):
+        other = MaskGIT.from_pretrained(folder)
+    assert "other tokenizer weights" in caplog.text
+    assert torch.equal(other.code_patches, other.tokenizer.code_patches())
+    # A save without them removes a stale file.
+    micro_pipe.save_pretrained(folder)
+    assert not (folder / CODE_PATCHES_NAME).exists()

@@ -533,7 +533,8 @@ def _export(args: argparse.Namespace) -> None:
         pipe.sampling_for()  # e.g. decoder: guided needs a guided decoder
     staging = out.with_name(f".{out.name}.export-tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    pipe.save_pretrained(staging, dtype=getattr(torch, args.dtype), max_shard_bytes=int(args.max_shard_mb * 2**20))
+    pipe.save_pretrained(staging, dtype=getattr(torch, args.dtype), max_shard_bytes=int(args.max_shard_mb * 2**20),
+                         code_patches=True)  # loading never recomputes them
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)  # the folder appears complete or not at all

@@ -20,11 +20,13 @@ from .image_io import check_convention, composite, fill_hole, hole_from_gray, te
 from .masks import tokens_from_hole
 from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
 from .tokenizer import VQGAN, GuidedDecoder
+from .tokenizer.guided import codebook_checksum
 from .transformer import BidirectionalTransformer
 
 SAMPLING_NAME = "sampling.json"
 GUIDED_DECODER_DIR = "guided_decoder"  # optional part of a saved model
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # pretrained models shipped in the package
+CODE_PATCHES_NAME = "code_patches.safetensors"  # beside tokenizer/: the known-pixel evidence's code patches
 DEFAULT_MODEL = "catface64"
 ORACLES = ("true-tokens", "reconstruction")  # MaskGIT.oracle modes
 
@@ -75,7 +77,7 @@ class MaskGIT:
         self.transformer = transformer.eval()
         self.guided_decoder = guided_decoder.eval() if guided_decoder is not None else None
         self.sampling = sampling or SamplingConfig()
-        self._code_patches: Optional[torch.Tensor] = None  # the tokenizer's, computed on first use
+        self._code_patches: Optional[torch.Tensor] = None  # the tokenizer's: loaded with the model or computed on first use
         if self.sampling.decoder == "guided" and guided_decoder is None:
             raise ConfigError("the sampling defaults ask for the guided decoder, but the model has none")
 
@@ -95,7 +97,8 @@ class MaskGIT:
         """Move both models (the tokenizer stays float32: its quantizer needs it)."""
         self.tokenizer.to(device=device)
         self.transformer.to(device=device, dtype=dtype)
-        self._code_patches = None
+        if self._code_patches is not None and device is not None:
+            self._code_patches = self._code_patches.to(device)
         if self.guided_decoder is not None:
             self.guided_decoder.to(device=device)
         return self
@@ -278,9 +281,17 @@ class MaskGIT:
         pixels (B, 3, res, res) in [-1, 1], holes (B, res, res) bool -> (B, N, K), or None at weight 0."""
         if weight <= 0:
             return None
+        return known_pixel_evidence(pixels, holes, self.code_patches, weight)
+
+    @property
+    def code_patches(self) -> torch.Tensor:
+        """(K, 3, p, p): what each code decodes to on its own (`VQGAN.code_patches`), which the
+        known-pixel evidence compares with the known pixels. Loaded with the model when its folder
+        holds `code_patches.safetensors` (`maskgit export` writes it), else computed once per loaded
+        model (seconds on a CPU for catface64)."""
         if self._code_patches is None:
             self._code_patches = self.tokenizer.code_patches()
-        return known_pixel_evidence(pixels, holes, self._code_patches, weight)
+        return self._code_patches
 
     @torch.no_grad()
     def decode_guided(self, token_ids: torch.Tensor, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
@@ -353,10 +364,17 @@ class MaskGIT:
         return self._outputs(originals, holes, torch.where(inputs.unknown, true_ids, inputs.token_ids), cfg, inputs)
 
     def save_pretrained(self, directory: str | Path, dtype: Optional[torch.dtype] = None,
-                        max_shard_bytes: Optional[int] = None) -> Path:
-        """Write `tokenizer/`, `transformer/`, `sampling.json` (and `guided_decoder/`); see `files.save_module` for the options."""
+                        max_shard_bytes: Optional[int] = None, code_patches: bool = False) -> Path:
+        """Write `tokenizer/`, `transformer/`, `sampling.json` (and `guided_decoder/`); see `files.save_module`
+        for the options. `code_patches`: also `code_patches.safetensors`, computed from the tokenizer as
+        saved (so as any later load computes them), so that loading never recomputes them."""
         directory = Path(directory)
         self.tokenizer.save_pretrained(directory / "tokenizer", dtype, max_shard_bytes)
+        if code_patches:
+            saved = VQGAN.from_pretrained(directory / "tokenizer").to(self.device)
+            save_code_patches(saved.code_patches(), codebook_checksum(saved), directory / CODE_PATCHES_NAME)
+        elif (directory / CODE_PATCHES_NAME).is_file():
+            (directory / CODE_PATCHES_NAME).unlink()  # an earlier save's, perhaps of other weights
         self.transformer.save_pretrained(directory / "transformer", dtype, max_shard_bytes)
         if self.guided_decoder is not None:
             self.guided_decoder.save_pretrained(directory / GUIDED_DECODER_DIR, dtype, max_shard_bytes)
@@ -392,7 +410,41 @@ class MaskGIT:
             raise CheckpointError(f"{path}: {exc}") from None
         if device is not None or dtype is not None:
             pipe.to(device, dtype)
+        if (path / CODE_PATCHES_NAME).is_file():
+            pipe._code_patches = load_code_patches(path / CODE_PATCHES_NAME, tokenizer, pipe.device)
         return pipe
+
+
+def save_code_patches(patches: torch.Tensor, checksum: float, path: Path) -> None:
+    """`patches` (K, 3, p, p) float32 with the codebook checksum of the tokenizer they belong to, atomically."""
+    from safetensors.torch import save_file
+
+    from .files import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file({"code_patches": patches.detach().float().cpu().contiguous()}, str(tmp),
+                  metadata={"codebook_checksum": repr(checksum)})
+
+
+def load_code_patches(path: Path, tokenizer: VQGAN, device: torch.device) -> Optional[torch.Tensor]:
+    """The stored code patches, or None (with a warning) when they are unreadable or belong to other weights."""
+    import logging
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            patches, stored = f.get_tensor("code_patches"), float(f.metadata().get("codebook_checksum", "nan"))
+    except Exception as exc:  # a damaged cache is recomputed, never fatal
+        logging.getLogger(__name__).warning("ignoring %s (%s); the code patches will be computed", path, exc)
+        return None
+    c = tokenizer.config
+    size = c.resolution // c.token_grid
+    if patches.shape != (c.codebook_size, c.in_channels, size, size) or stored != codebook_checksum(tokenizer):
+        logging.getLogger(__name__).warning("ignoring %s: made for other tokenizer weights; the code patches "
+                                            "will be computed", path)
+        return None
+    return patches.to(device)
 
 
 def pick_device(device: Optional[str | torch.device], local_rank: int = 0) -> torch.device:

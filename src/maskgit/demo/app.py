@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -17,9 +18,14 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "cases" / "gt"  # in a source checkout
 
 
-def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = MAX_FILE_BYTES):
+MAX_PENDING = 4  # inpainting requests running or waiting for the model; more are answered 503
+
+
+def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = MAX_FILE_BYTES,
+               max_pending: int = MAX_PENDING):
     """A Starlette app serving `pipe` (a MaskGIT); `examples_dir`: images offered on the page;
-    image files over `max_file_bytes` are refused (the request body, base64, over ~4/3 of it)."""
+    image files over `max_file_bytes` are refused (the request body, base64, over ~4/3 of it);
+    beyond `max_pending` inpainting requests running or queued, new ones get HTTP 503."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -28,9 +34,12 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = 
 
     examples_dir = examples_dir if examples_dir is not None else REPO_EXAMPLES
     resolution = pipe.resolution
+    if pipe.sampling.pixel_evidence > 0:
+        pipe.code_patches  # now, if the model folder did not hold them: no request waits for them under the lock
     max_body_bytes = body_limit(max_file_bytes)
     limit = f"the limit is {max_file_bytes / 2**20:.0f} MiB per image"
     lock = threading.Lock()  # one inpainting at a time: the model is shared
+    pending = threading.Semaphore(max_pending)  # each queued request holds a worker thread: bound them
 
     def error(message: str, status: int = 400) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -93,8 +102,19 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = 
             parsed = await run_in_threadpool(parse_inpaint_request, await read_json(request), pipe)
         except DemoError as exc:
             return error(str(exc), 413 if isinstance(exc, UploadTooLarge) else 400)
-        lines = (json.dumps(event) + "\n" for event in inpaint_events(pipe, parsed, lock))
-        return StreamingResponse(lines, media_type="application/x-ndjson")
+        if not pending.acquire(blocking=False):
+            return error(f"the demo is busy ({max_pending} requests are running or waiting); try again shortly", 503)
+
+        def lines():
+            try:
+                for event in inpaint_events(pipe, parsed, lock):
+                    yield json.dumps(event) + "\n"
+            finally:
+                pending.release()
+
+        stream = lines()
+        first = next(stream)  # started now, so its `finally` frees the slot even if the response is never sent
+        return StreamingResponse(itertools.chain([first], stream), media_type="application/x-ndjson")
 
     async def server_error(_request: Request, exc: Exception) -> Response:
         log.exception("request failed", exc_info=exc)
