@@ -367,3 +367,18 @@ def test_exported_code_patches_load_with_the_model_and_are_never_recomputed(micr
     # A save without them removes a stale file.
     micro_pipe.save_pretrained(folder)
     assert not (folder / CODE_PATCHES_NAME).exists()
+
+
+@pytest.mark.parametrize("size", [(128, 128), (50, 70), (20, 24)])
+def test_model_pixels_the_resize_mixed_with_the_prefill_do_not_count_as_known(micro_pipe, size):
+    """Whatever fills the hole, the model pixels the evidence and the guided decoder take as exact are the same."""
+    from maskgit.config import SamplingConfig
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    hole = np.zeros(size, bool)
+    hole[size[0] // 3:size[0] // 2, size[1] // 4:size[1] // 2] = True
+    inputs = {p: micro_pipe._model_inputs([image], [hole], SamplingConfig(prefill=p)) for p in ("gray", "navier-stokes")}
+    exact = ~inputs["gray"].hole_pixels[0].numpy()
+    assert torch.equal(inputs["gray"].hole_pixels, inputs["navier-stokes"].hole_pixels) and exact.any()
+    assert np.array_equal(inputs["gray"].images[0][exact], inputs["navier-stokes"].images[0][exact])

@@ -51,7 +51,7 @@ class InpaintOutput:
 class _ModelInputs:
     images: list[np.ndarray]  # (res, res, 3) uint8 per image, hole pre-filled (for traces)
     pixels: torch.Tensor  # (B, 3, res, res) in [-1, 1], the same images on the model's device
-    hole_pixels: torch.Tensor  # (B, res, res) bool, the holes at the model's size
+    hole_pixels: torch.Tensor  # (B, res, res) bool, the model pixels that are not exact known pixels (see below)
     token_ids: torch.Tensor  # (B, N) long, the pre-filled images' tokens
     unknown: torch.Tensor  # (B, N) bool, tokens to fill
 
@@ -256,24 +256,31 @@ class MaskGIT:
     def _model_inputs(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig) -> "_ModelInputs":
         """The pre-filled images and holes at the model's size, their tokens and which are unknown."""
         res, grid, device = self.resolution, self.tokenizer.config.token_grid, self.device
-        model_images, model_holes = [], []
+        model_images, model_holes, exact_holes = [], [], []
         for image, hole in zip(originals, holes):
             # The hole is filled at the input's own resolution, before any resize, so no hidden pixel
             # reaches the model through the resampling kernel.
-            image = fill_hole(image, hole, cfg.prefill)
+            filled = fill_hole(image, hole, cfg.prefill)
+            exact = hole
             if image.shape[:2] != (res, res):
-                image = _resize(image, res, res)
+                # The resize kernel reaches further than a model pixel's footprint: the model pixels it
+                # mixed with the pre-fill are no known pixels for the evidence and the guided decoder,
+                # which treat known pixels as exact.
+                reach = _resize_reach(hole, res)
                 # Any hole pixel in a model pixel's footprint makes it hole: nothing unknown hides under a known token.
                 hole = F.interpolate(torch.tensor(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
+                exact = hole | reach
+                filled = _resize(filled, res, res)
                 if cfg.prefill == "gray":
-                    image = fill_hole(image, hole, "gray")
-            model_images.append(image)
+                    filled = fill_hole(filled, hole, "gray")
+            model_images.append(filled)
             model_holes.append(hole)
+            exact_holes.append(exact)
         pixels = uint8_to_tensor(torch.from_numpy(np.stack(model_images))).to(device)  # (B, 3, res, res)
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        return _ModelInputs(model_images, pixels, hole_t, token_ids, unknown)
+        return _ModelInputs(model_images, pixels, torch.from_numpy(np.stack(exact_holes)).to(device), token_ids, unknown)
 
     def known_pixel_log_likelihood(self, pixels: torch.Tensor, holes: torch.Tensor, weight: float
                                    ) -> Optional[torch.Tensor]:
@@ -478,6 +485,12 @@ def resolve_model(path: str | Path) -> Path:
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
 
+
+def _resize_reach(hole: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) bool: the pixels that `_resize` to size x size computes with a weight on some
+    pixel of `hole` (H, W) bool (the same kernel, resizing the hole as a float image)."""
+    weights = Image.fromarray(hole.astype(np.float32), mode="F").resize((size, size), Image.Resampling.BICUBIC)
+    return np.abs(np.asarray(weights)) > 1e-6
 
 def _as_image_list(images: Union[ImageInput, Sequence[ImageInput]]) -> list[np.ndarray]:
     """Images of any accepted kind -> list of (H, W, 3) uint8 arrays."""
