@@ -293,7 +293,11 @@ def test_the_prefill_is_made_at_the_inputs_own_size(micro_pipe, monkeypatch):
     hole = np.zeros((100, 80), bool)
     hole[30:60, 20:50] = True
     out = np.asarray(micro_pipe.inpaint(image, hole, generator=gens(1), prefill="navier-stokes").images[0])
-    assert seen[0] == ((100, 80, 3), "navier-stokes")
+    assert seen[0] == ((60, 60, 3), "navier-stokes")  # the crop around the hole, in the input's own pixels
+    assert np.array_equal(out[~hole], image[~hole])
+    seen.clear()
+    out = np.asarray(micro_pipe.inpaint(image, hole, generator=gens(1), prefill="navier-stokes", window="whole").images[0])
+    assert seen[0] == ((100, 100, 3), "navier-stokes")  # the whole image, padded to a square, not squashed
     assert np.array_equal(out[~hole], image[~hole])
 
 
@@ -382,3 +386,43 @@ def test_model_pixels_the_resize_mixed_with_the_prefill_do_not_count_as_known(mi
     exact = ~inputs["gray"].hole_pixels[0].numpy()
     assert torch.equal(inputs["gray"].hole_pixels, inputs["navier-stokes"].hole_pixels) and exact.any()
     assert np.array_equal(inputs["gray"].images[0][exact], inputs["navier-stokes"].images[0][exact])
+
+
+def test_windows_crop_around_the_hole_when_that_keeps_detail_and_never_squash():
+    from maskgit.windows import Window, choose_window
+
+    hole = np.zeros((480, 640), bool)
+    hole[200:260, 300:350] = True  # a 60-pixel hole in a photo
+    window = choose_window(hole, 64)
+    assert window == Window(170, 265, 120)  # twice the hole's extent, centred on it
+    assert choose_window(hole, 64, "whole") == Window(-80, 0, 640)  # mirror-padded to a square
+    big = np.zeros((480, 640), bool)
+    big[20:460, 40:600] = True  # wider than the image is high
+    assert choose_window(big, 64) == Window(-80, 0, 640)  # the hole needs the whole image
+    edge = np.zeros((480, 640), bool)
+    edge[0:10, 630:640] = True
+    w = choose_window(edge, 64)
+    assert (w.top, w.left, w.size) == (0, 576, 64)  # at least the model's size, moved inside the image
+    assert choose_window(np.ones((64, 64), bool), 64) == Window(0, 0, 64)
+    # Extract and place are inverse where the window lies in the image; mirrored padding outside.
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    crop = window.extract(image)
+    assert crop.shape == (120, 120, 3) and np.array_equal(crop, image[170:290, 265:385])
+    assert np.array_equal(window.place(crop, np.zeros_like(image))[170:290, 265:385], crop)
+    padded = Window(-80, 0, 640).extract(image)
+    assert padded.shape == (640, 640, 3) and np.array_equal(padded[80:560], image)
+    assert np.array_equal(padded[79], image[0]) and np.array_equal(Window(-80, 0, 640).place(padded, image), image)
+
+
+def test_a_large_image_is_inpainted_in_a_crop_around_its_hole(micro_pipe, monkeypatch):
+    import maskgit.pipeline as pipeline
+
+    image = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    hole = np.zeros((240, 320), bool)
+    hole[100:120, 150:170] = True
+    resized = []
+    real = pipeline._resize
+    monkeypatch.setattr(pipeline, "_resize", lambda a, w, h: (resized.append((a.shape[:2], (h, w))), real(a, w, h))[1])
+    out = np.asarray(micro_pipe.inpaint(image, hole, generator=gens(1)).images[0])
+    assert resized == [((40, 40), (32, 32)), ((32, 32), (40, 40))]  # a 40-pixel crop in, and back
+    assert np.array_equal(out[~hole], image[~hole]) and not np.array_equal(out[hole], image[hole])

@@ -438,6 +438,10 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
                    help="return the decoder's output without pasting known pixels back (the guided decoder "
                         "keeps them at the model's size by itself)")
+    p.add_argument("--window", choices=["auto", "whole"],
+                   help="inputs of another size than the model's: auto inpaints a square crop around the hole "
+                        "when that keeps more detail, else the whole image mirror-padded to a square (never "
+                        "squashed); whole: always the whole image (default: auto)")
     p.add_argument("--sampling", metavar="FILE",
                    help="YAML/JSON of sampling defaults (SamplingConfig fields) over the model's own; options "
                         "given on the command line win")
@@ -556,6 +560,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guided-decoder", metavar="DIR",
                    help="add this guided decoder (from `maskgit train-decoder`: RUN/guided_decoder) to the model and "
                         "make it the default decoder (a --sampling file saying `decoder: plain` keeps the plain one)")
+    p.add_argument("--window", choices=["auto", "whole"],
+                   help="inputs of another size than the model's: auto inpaints a square crop around the hole "
+                        "when that keeps more detail, else the whole image mirror-padded to a square (never "
+                        "squashed); whole: always the whole image (default: auto)")
     p.add_argument("--sampling", metavar="FILE",
                    help="YAML/JSON of sampling defaults (SamplingConfig fields) written into the exported "
                         "sampling.json over the model's own, e.g. configs/sampling/small-cpu.yaml")

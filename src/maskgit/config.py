@@ -337,6 +337,9 @@ class SamplingConfig:
     # Weight w of the known pixels inside partly covered unknown tokens: each code's logit gets
     # - w * (squared error between those pixels and the code's own patch), pixels in [-1, 1]; 0: off.
     pixel_evidence: float = 0.0
+    # Inputs of another size than the model's: "auto" inpaints a crop around the hole when that keeps
+    # more detail, else the whole image padded to a square; "whole" always the latter (windows.py).
+    window: str = "auto"
 
     def __post_init__(self) -> None:
         from .schedules import MASK_SCHEDULES
@@ -357,6 +360,10 @@ class SamplingConfig:
             raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if self.decoder not in DECODERS:
             raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        from .windows import WINDOWS
+
+        if self.window not in WINDOWS:
+            raise ConfigError(f"window must be one of {', '.join(WINDOWS)}, got {self.window!r}")
         for name in ("dilate", "feather", "border_first", "pixel_evidence"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

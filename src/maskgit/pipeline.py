@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -22,9 +23,11 @@ from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
 from .tokenizer import VQGAN, GuidedDecoder
 from .tokenizer.guided import codebook_checksum
 from .transformer import BidirectionalTransformer
+from .windows import Window, choose_window
 
 SAMPLING_NAME = "sampling.json"
 GUIDED_DECODER_DIR = "guided_decoder"  # optional part of a saved model
+log = logging.getLogger(__name__)
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # pretrained models shipped in the package
 CODE_PATCHES_NAME = "code_patches.safetensors"  # beside tokenizer/: the known-pixel evidence's code patches
 DEFAULT_MODEL = "catface64"
@@ -54,6 +57,7 @@ class _ModelInputs:
     hole_pixels: torch.Tensor  # (B, res, res) bool, the model pixels that are not exact known pixels (see below)
     token_ids: torch.Tensor  # (B, N) long, the pre-filled images' tokens
     unknown: torch.Tensor  # (B, N) bool, tokens to fill
+    windows: list[Window]  # where in each input the model looks (windows.py)
 
 
 class MaskGIT:
@@ -78,6 +82,7 @@ class MaskGIT:
         self.guided_decoder = guided_decoder.eval() if guided_decoder is not None else None
         self.sampling = sampling or SamplingConfig()
         self._code_patches: Optional[torch.Tensor] = None  # the tokenizer's: loaded with the model or computed on first use
+        self._told_window = False
         if self.sampling.decoder == "guided" and guided_decoder is None:
             raise ConfigError("the sampling defaults ask for the guided decoder, but the model has none")
 
@@ -126,8 +131,9 @@ class MaskGIT:
 
         Args:
             images: a PIL image, an (H, W, 3) uint8 array, a (3, H, W) / (B, 3, H, W) float tensor in
-                [0, 1], or a list of these. Any size: the model sees a resized copy and its output is
-                resized back before compositing.
+                [0, 1], or a list of these. Any size: the model sees a square window of each (a crop
+                around the hole, or the whole image mirror-padded; `window`, windows.py) resized to its
+                resolution, and its output is resized back before compositing.
             masks: one per image, same kinds; bool arrays/tensors are True = hole, 8-bit images and
                 arrays follow `mask_convention` ("white-hole": white = hole; "lab": 0 = hole), float
                 ones in [0, 1] are thresholded at 0.5. Masks of another size are resized (nearest).
@@ -149,6 +155,11 @@ class MaskGIT:
                                 choice_temperature=choice_temperature, **sampling_overrides)
         originals = _as_image_list(images)
         holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
+        if not self._told_window and any(im.shape[:2] != (self.resolution,) * 2 for im in originals):
+            self._told_window = True  # once per loaded model
+            log.info("images that are not %dx%d are inpainted at %dx%d in a square window (window=%s: a crop "
+                     "around the hole when that keeps more detail, else the whole image mirror-padded; never "
+                     "squashed); only their hole pixels change", *(self.resolution,) * 4, cfg.window)
         generators = _per_image_generators(generator, len(originals))
         outputs: list[Optional[Image.Image]] = [None] * len(originals)
         traces: list[Optional[InpaintTrace]] = [None] * len(originals)
@@ -198,6 +209,11 @@ class MaskGIT:
                 raise ConfigError(f"sweet spot {s} must lie between 1 and the steps ({cfg.steps})")
         originals = _as_image_list(images)
         holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
+        if not self._told_window and any(im.shape[:2] != (self.resolution,) * 2 for im in originals):
+            self._told_window = True  # once per loaded model
+            log.info("images that are not %dx%d are inpainted at %dx%d in a square window (window=%s: a crop "
+                     "around the hole when that keeps more detail, else the whole image mirror-padded; never "
+                     "squashed); only their hole pixels change", *(self.resolution,) * 4, cfg.window)
         generators = _per_image_generators(generator, len(originals))
         for i, hole in enumerate(holes):
             if hole.all():
@@ -256,8 +272,11 @@ class MaskGIT:
     def _model_inputs(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig) -> "_ModelInputs":
         """The pre-filled images and holes at the model's size, their tokens and which are unknown."""
         res, grid, device = self.resolution, self.tokenizer.config.token_grid, self.device
-        model_images, model_holes, exact_holes = [], [], []
+        model_images, model_holes, exact_holes, windows = [], [], [], []
         for image, hole in zip(originals, holes):
+            window = choose_window(hole, res, cfg.window)
+            image, hole = window.extract(image), window.extract(hole)
+            windows.append(window)
             # The hole is filled at the input's own resolution, before any resize, so no hidden pixel
             # reaches the model through the resampling kernel.
             filled = fill_hole(image, hole, cfg.prefill)
@@ -280,7 +299,8 @@ class MaskGIT:
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        return _ModelInputs(model_images, pixels, torch.from_numpy(np.stack(exact_holes)).to(device), token_ids, unknown)
+        return _ModelInputs(model_images, pixels, torch.from_numpy(np.stack(exact_holes)).to(device), token_ids, unknown,
+                            windows)
 
     def known_pixel_log_likelihood(self, pixels: torch.Tensor, holes: torch.Tensor, weight: float
                                    ) -> Optional[torch.Tensor]:
@@ -320,9 +340,11 @@ class MaskGIT:
         else:
             decoded = tensor_to_uint8(self.tokenizer.decode(token_ids))  # (B, res, res, 3)
         outputs = []
-        for image, hole, generated in zip(originals, holes, decoded):
-            if generated.shape[:2] != image.shape[:2]:
-                generated = _resize(generated, image.shape[1], image.shape[0])
+        for image, hole, generated, window in zip(originals, holes, decoded, inputs.windows):
+            if generated.shape[:2] != (window.size, window.size):
+                generated = _resize(generated, window.size, window.size)
+            if window.size != image.shape[0] or window.size != image.shape[1] or window.top or window.left:
+                generated = window.place(generated, image)  # pixels outside the window: the input's own
             outputs.append(Image.fromarray(composite(image, generated, hole, cfg.feather) if cfg.composite else generated))
         return outputs
 
@@ -363,9 +385,10 @@ class MaskGIT:
         originals, truths = [np.asarray(im) for im in images], [np.asarray(im) for im in ground_truth]
         holes = [np.asarray(h, dtype=bool) for h in holes]
         res = self.resolution
-        truth_pixels = [t if t.shape[:2] == (res, res) else _resize(t, res, res) for t in truths]
-        true_ids = self.tokenizer.encode(uint8_to_tensor(torch.from_numpy(np.stack(truth_pixels))).to(self.device)).flatten(1)
         inputs = self._model_inputs(originals, holes, cfg)
+        truth_pixels = [window.extract(t) for window, t in zip(inputs.windows, truths)]  # what the model saw of each
+        truth_pixels = [t if t.shape[:2] == (res, res) else _resize(t, res, res) for t in truth_pixels]
+        true_ids = self.tokenizer.encode(uint8_to_tensor(torch.from_numpy(np.stack(truth_pixels))).to(self.device)).flatten(1)
         if mode == "reconstruction":
             return self._outputs(originals, holes, true_ids, cfg, inputs)
         return self._outputs(originals, holes, torch.where(inputs.unknown, true_ids, inputs.token_ids), cfg, inputs)
