@@ -560,10 +560,6 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guided-decoder", metavar="DIR",
                    help="add this guided decoder (from `maskgit train-decoder`: RUN/guided_decoder) to the model and "
                         "make it the default decoder (a --sampling file saying `decoder: plain` keeps the plain one)")
-    p.add_argument("--window", choices=["auto", "whole"],
-                   help="inputs of another size than the model's: auto inpaints a square crop around the hole "
-                        "when that keeps more detail, else the whole image mirror-padded to a square (never "
-                        "squashed); whole: always the whole image (default: auto)")
     p.add_argument("--sampling", metavar="FILE",
                    help="YAML/JSON of sampling defaults (SamplingConfig fields) written into the exported "
                         "sampling.json over the model's own, e.g. configs/sampling/small-cpu.yaml")

@@ -153,13 +153,7 @@ class MaskGIT:
         check_convention(mask_convention)
         cfg = self.sampling_for(steps=steps, sweet_spot=sweet_spot, schedule=schedule,
                                 choice_temperature=choice_temperature, **sampling_overrides)
-        originals = _as_image_list(images)
-        holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
-        if not self._told_window and any(im.shape[:2] != (self.resolution,) * 2 for im in originals):
-            self._told_window = True  # once per loaded model
-            log.info("images that are not %dx%d are inpainted at %dx%d in a square window (window=%s: a crop "
-                     "around the hole when that keeps more detail, else the whole image mirror-padded; never "
-                     "squashed); only their hole pixels change", *(self.resolution,) * 4, cfg.window)
+        originals, holes = self._read_inputs(images, masks, mask_convention, cfg)
         generators = _per_image_generators(generator, len(originals))
         outputs: list[Optional[Image.Image]] = [None] * len(originals)
         traces: list[Optional[InpaintTrace]] = [None] * len(originals)
@@ -207,13 +201,7 @@ class MaskGIT:
         for s in sweet_spots:
             if s is not None and not 0 < s <= cfg.steps:
                 raise ConfigError(f"sweet spot {s} must lie between 1 and the steps ({cfg.steps})")
-        originals = _as_image_list(images)
-        holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
-        if not self._told_window and any(im.shape[:2] != (self.resolution,) * 2 for im in originals):
-            self._told_window = True  # once per loaded model
-            log.info("images that are not %dx%d are inpainted at %dx%d in a square window (window=%s: a crop "
-                     "around the hole when that keeps more detail, else the whole image mirror-padded; never "
-                     "squashed); only their hole pixels change", *(self.resolution,) * 4, cfg.window)
+        originals, holes = self._read_inputs(images, masks, mask_convention, cfg)
         generators = _per_image_generators(generator, len(originals))
         for i, hole in enumerate(holes):
             if hole.all():
@@ -257,6 +245,19 @@ class MaskGIT:
             raise ConfigError("decoder 'guided' asked for, but this model has no guided decoder "
                               "(train one with `maskgit train-decoder`)")
         return cfg
+
+    def _read_inputs(self, images: Any, masks: Any, mask_convention: str, cfg: SamplingConfig
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(H, W, 3) uint8 images and (H, W) bool holes from any accepted kinds; says once per model how
+        inputs of other sizes are handled."""
+        originals = _as_image_list(images)
+        holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
+        if not self._told_window and any(im.shape[:2] != (self.resolution,) * 2 for im in originals):
+            self._told_window = True
+            log.info("images that are not %dx%d are inpainted at %dx%d in a square window (window=%s: a crop "
+                     "around the hole when that keeps more detail, else the whole image mirror-padded; never "
+                     "squashed); only their hole pixels change", *(self.resolution,) * 4, cfg.window)
+        return originals, holes
 
     def _step_reporter(self, index: list[int], callback: Callable[[int, int, np.ndarray, Image.Image], None]
                        ) -> Callable[[int, DecodeStep], None]:
