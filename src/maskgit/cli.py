@@ -412,7 +412,7 @@ def _shipped_defaults() -> str:
 def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     """The sampling options that inpaint and sweep share (each left out keeps the model's default)."""
     from .config import CONFIDENCE_RULES, DECODERS
-    from .image_io import PREFILLS
+    from .holes import PREFILLS
 
     p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
     p.add_argument("--confidence", choices=CONFIDENCE_RULES,
@@ -468,6 +468,7 @@ def _sampling_overrides(args: argparse.Namespace, axes: Sequence[str] = ()) -> d
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
+    from .holes import BASELINES
     from .pipeline import ORACLES
     from .schedules import MASK_SCHEDULES
 
@@ -479,7 +480,7 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="lab-layout folder, image folder, or image files")
     p.add_argument("--model", help="MaskGIT model folder, `maskgit train` run, or shipped model name "
                                     "(default: the shipped catface64)")
-    p.add_argument("--method", default="maskgit", choices=["maskgit", "telea", "navier-stokes", "gray"],
+    p.add_argument("--method", default="maskgit", choices=["maskgit", *BASELINES],
                    help="maskgit, or a classical baseline: OpenCV's Telea / Navier-Stokes, or gray fill")
     p.add_argument("--radius", type=int, default=3, help="inpainting radius of telea / navier-stokes")
     p.add_argument("--masks", nargs="+", metavar="MASK", help="a folder of masks named like the images, or one mask file per image")
@@ -682,9 +683,10 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 def _demo(args: argparse.Namespace) -> None:
     try:
-        from .demo.app import serve
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
+
+        from .demo.app import serve
     except ImportError as exc:
         raise MaskgitError(f"the demo needs its extra ({exc.name} is missing): pip install -e '.[demo]'") from None
     import socket

@@ -215,7 +215,7 @@ class TransformerTrainingConfig:
             raise ConfigError(f"inpaint_mask_kind must be one of {', '.join(MASK_KINDS)}, got {self.inpaint_mask_kind!r}")
         if not 0 <= self.inpaint_mask_prob <= 1 or not 0 <= self.val_fraction < 1 or not 0 <= self.ema_decay < 1:
             raise ConfigError("inpaint_mask_prob must be in [0, 1], val_fraction and ema_decay in [0, 1)")
-        from .image_io import PREFILLS
+        from .holes import PREFILLS
 
         if self.context_prefill is not None and self.context_prefill not in PREFILLS:
             raise ConfigError(f"context_prefill must be one of {', '.join(PREFILLS)} or null, got {self.context_prefill!r}")
@@ -284,7 +284,7 @@ class GuidedDecoderTrainingConfig:
     checkpoint_minutes: float = 10.0
 
     def __post_init__(self) -> None:
-        from .image_io import PREFILLS
+        from .holes import PREFILLS
         from .masks import MASK_KINDS
 
         if self.lr_decay not in ("constant", "cosine"):
@@ -354,7 +354,7 @@ class SamplingConfig:
             raise ConfigError(f"confidence must be one of {', '.join(CONFIDENCE_RULES)}, got {self.confidence!r}")
         if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):
             raise ConfigError("temperature must be > 0 and top_k >= 1")
-        from .image_io import PREFILLS
+        from .holes import PREFILLS
 
         if self.prefill not in PREFILLS:
             raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
@@ -454,7 +454,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any], base: Optional[T] = Non
 
 def save_config(config: Any, path: str | Path) -> None:
     """Write a config as YAML or JSON (by suffix), atomically."""
-    from .files import atomic_write_text
+    from .atomic import atomic_write_text
 
     path = Path(path)
     data = config_to_dict(config)

@@ -12,7 +12,13 @@ from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
 from .errors import DataError
-from .image_io import list_image_files, load_image, pil_to_uint8, resize_center_crop, uint8_to_tensor
+from .image_io import (
+    list_image_files,
+    load_image,
+    pil_to_uint8,
+    resize_center_crop,
+    uint8_to_tensor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +168,7 @@ def encode_folder(tokenizer, tokenizer_dir: str | Path, data_dir: str | Path, ou
 
     from safetensors.torch import save_file
 
-    from .files import atomic_path, atomic_write_text
+    from .atomic import atomic_path, atomic_write_text
 
     device = next(tokenizer.parameters()).device
     dataset = ImageFolder(data_dir, tokenizer.config.resolution, progress=progress)
@@ -247,8 +253,8 @@ def encode_contexts(tokenizer, tokens: "TokenDataset", out_dir: str | Path, *, p
 
     from safetensors.torch import save_file
 
-    from .files import atomic_path, atomic_write_text
-    from .image_io import fill_hole
+    from .atomic import atomic_path, atomic_write_text
+    from .holes import fill_hole
     from .masks import generate_mask, tokens_from_hole
 
     meta = tokens.meta

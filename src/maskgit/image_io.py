@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_path
 from .errors import DataError
-from .files import atomic_path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
-GRAY = 128  # what a hole is painted with: the lab's masked images, the gray baseline, the pipeline before encoding
 
 log = logging.getLogger(__name__)
 
@@ -120,108 +119,20 @@ def make_grid(rows: Sequence[torch.Tensor], padding: int = 2) -> Image.Image:
     return Image.fromarray(canvas, mode="RGB")
 
 
-# --- masks and compositing ---------------------------------------------------------------------
+# --- holes: see holes.py (re-exported here, where they lived first) -------------------------------
 
-MASK_CONVENTIONS = ("lab", "white-hole")
-
-
-def check_convention(convention: str) -> str:
-    if convention not in MASK_CONVENTIONS:
-        raise ValueError(f"unknown mask convention {convention!r}; choose from {', '.join(MASK_CONVENTIONS)} "
-                         "(lab: 0 = hole, 255 = known; white-hole: white = hole, as LaMa and diffusers)")
-    return convention
-
-
-def hole_from_gray(values: np.ndarray, convention: str) -> np.ndarray:
-    """8-bit mask values (H, W) -> bool hole, thresholded at 128 under the given convention."""
-    check_convention(convention)
-    return values < 128 if convention == "lab" else values >= 128
-
-
-def load_mask(path: str | Path, convention: str, size: Optional[tuple[int, int]] = None) -> np.ndarray:
-    """Read a mask image as a bool hole (H, W), True = to inpaint.
-
-    `convention`: "lab" (0 = hole, 255 = known) or "white-hole" (white = hole). Values other than
-    0/255 are thresholded at 128; colour masks are read as luminance. With `size` (W, H) a mask of
-    another size but the same aspect ratio is resized with nearest-neighbour; one of another aspect
-    ratio is refused. Thresholding and resizing are each reported in one warning naming the file.
-    """
-    check_convention(convention)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            gray = image.convert("L")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot read mask {path}: {exc}".splitlines()[0]) from None
-    if size is not None and gray.size != tuple(size):
-        (w, h), (tw, th) = gray.size, size
-        if abs(w * th - h * tw) > 0.01 * max(w * th, h * tw):
-            raise DataError(f"mask {path} is {w}x{h} but its image is {tw}x{th}: the aspect ratios differ")
-        log.warning("mask %s (%dx%d) resized to its image's %dx%d", path, w, h, tw, th)
-        gray = gray.resize(tuple(size), Image.Resampling.NEAREST)
-    values = np.asarray(gray)
-    if not np.isin(values, (0, 255)).all():
-        log.warning("mask %s has gray levels (not only 0 and 255): thresholded at 50 %%", path)
-    return hole_from_gray(values, convention)
-
-
-def save_mask(hole: np.ndarray, path: str | Path, convention: str = "lab") -> None:
-    """Write a bool hole (H, W) as an 8-bit mask PNG under the given convention."""
-    check_convention(convention)
-    values = np.where(hole, 0, 255) if convention == "lab" else np.where(hole, 255, 0)
-    save_image(Image.fromarray(values.astype(np.uint8), mode="L"), path)
-
-
-PREFILLS = ("gray", "mean", "telea", "navier-stokes")
-
-
-def fill_hole(image: np.ndarray, hole: np.ndarray, method: str = "gray", radius: int = 3) -> np.ndarray:
-    """Fill `hole` ((H, W) bool) of an (H, W, 3) uint8 image; known pixels are returned unchanged.
-
-    gray: (128, 128, 128), the lab's masked input; mean: the mean colour of the known pixels;
-    telea / navier-stokes: OpenCV's `cv2.inpaint` (INPAINT_TELEA / INPAINT_NS) with `radius`.
-    """
-    if method not in PREFILLS:
-        raise ValueError(f"unknown fill {method!r}; choose from {', '.join(PREFILLS)}")
-    if method == "gray" or hole.all():
-        value = GRAY
-    elif method == "mean":
-        value = image[~hole].mean(axis=0).round().astype(np.uint8)
-    else:
-        import cv2
-
-        flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-        filled = cv2.inpaint(np.ascontiguousarray(image), hole.astype(np.uint8) * 255, radius, flag)
-        return np.where(hole[..., None], filled, image).astype(np.uint8)
-    return np.where(hole[..., None], value, image).astype(np.uint8)
-
-
-def dilate_hole(hole: torch.Tensor, pixels: int) -> torch.Tensor:
-    """Grow a bool (..., H, W) mask by `pixels` (chessboard distance)."""
-    if pixels <= 0:
-        return hole
-    shape = hole.shape
-    grown = torch.nn.functional.max_pool2d(hole.reshape(-1, 1, *shape[-2:]).float(), 2 * pixels + 1, stride=1, padding=pixels)
-    return grown.reshape(shape) > 0
-
-
-def composite(original: np.ndarray, generated: np.ndarray, hole: np.ndarray, feather: int = 0) -> np.ndarray:
-    """Known pixels from `original`, hole pixels from `generated`, both (H, W, 3) uint8.
-
-    With `feather` = 0 every pixel outside the hole is returned bit-exact. With feather = k the
-    known pixels within k pixels of the hole are blended towards `generated` (weight falling
-    linearly with distance), hiding the seam; pixels further away stay exact.
-    """
-    if feather == 0:
-        return np.where(hole[..., None], generated, original).astype(np.uint8)
-    hole_t = torch.from_numpy(np.asarray(hole, dtype=bool))
-    weight = hole_t.float()
-    for k in range(1, feather + 1):
-        ring = dilate_hole(hole_t, k) & ~dilate_hole(hole_t, k - 1)
-        weight[ring] = 1 - k / (feather + 1)
-    w = weight.numpy()[..., None]
-    blended = np.rint(w * generated.astype(np.float64) + (1 - w) * original.astype(np.float64))
-    return np.where(w == 0, original, blended).astype(np.uint8)
+from .holes import (  # noqa: E402,F401
+    GRAY,
+    MASK_CONVENTIONS,
+    PREFILLS,
+    check_convention,
+    composite,
+    dilate_hole,
+    fill_hole,
+    hole_from_gray,
+    load_mask,
+    save_mask,
+)
 
 
 def token_mask_pixels(token_mask: np.ndarray) -> np.ndarray:

@@ -11,8 +11,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .errors import WeightsError
-from .files import atomic_path
 
 log = logging.getLogger(__name__)
 

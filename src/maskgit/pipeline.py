@@ -14,10 +14,12 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .atomic import atomic_write_text
 from .config import SamplingConfig, config_from_dict, config_to_dict
 from .errors import CheckpointError, ConfigError, DataError
-from .files import CONFIG_NAME, atomic_write_text
-from .image_io import check_convention, composite, fill_hole, hole_from_gray, tensor_to_uint8, to_rgb, uint8_to_tensor
+from .files import CONFIG_NAME
+from .holes import as_holes, check_convention, composite, fill_hole
+from .image_io import tensor_to_uint8, to_rgb, uint8_to_tensor
 from .masks import tokens_from_hole
 from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
 from .tokenizer import VQGAN, GuidedDecoder
@@ -251,7 +253,7 @@ class MaskGIT:
         """(H, W, 3) uint8 images and (H, W) bool holes from any accepted kinds; says once per model how
         inputs of other sizes are handled."""
         originals = _as_image_list(images)
-        holes = _as_hole_list(masks, [im.shape[:2] for im in originals], mask_convention)
+        holes = as_holes(masks, [im.shape[:2] for im in originals], mask_convention)
         if not self._told_window and any(im.shape[:2] != (self.resolution,) * 2 for im in originals):
             self._told_window = True
             log.info("images that are not %dx%d are inpainted at %dx%d in a square window (window=%s: a crop "
@@ -450,7 +452,7 @@ def save_code_patches(patches: torch.Tensor, checksum: float, path: Path) -> Non
     """`patches` (K, 3, p, p) float32 with the codebook checksum of the tokenizer they belong to, atomically."""
     from safetensors.torch import save_file
 
-    from .files import atomic_path
+    from .atomic import atomic_path
 
     with atomic_path(path) as tmp:
         save_file({"code_patches": patches.detach().float().cpu().contiguous()}, str(tmp),
@@ -548,39 +550,6 @@ def _as_image_list(images: Union[ImageInput, Sequence[ImageInput]]) -> list[np.n
             raise TypeError(f"image {i}: expected a PIL image, numpy array or tensor, got {type(image).__name__}")
         out.append(np.ascontiguousarray(array))
     return out
-
-
-def _as_hole_list(masks: Union[ImageInput, Sequence[ImageInput]], sizes: list[tuple[int, int]],
-                  convention: str) -> list[np.ndarray]:
-    """Masks of any accepted kind -> list of bool (H, W) holes at each image's size."""
-    if isinstance(masks, (torch.Tensor, np.ndarray)) and masks.ndim >= 3 and masks.shape[0] == len(sizes) and (
-            masks.ndim == 4 or len(sizes) > 1 or masks.shape[-1] not in (3, 4)):
-        masks = list(masks)
-    elif not isinstance(masks, (list, tuple)):
-        masks = [masks]
-    if len(masks) != len(sizes):
-        raise ValueError(f"got {len(masks)} masks for {len(sizes)} images")
-    holes = []
-    for i, (mask, (height, width)) in enumerate(zip(masks, sizes)):
-        if isinstance(mask, Image.Image):
-            hole = hole_from_gray(np.asarray(mask.convert("L")), convention)
-        else:
-            array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
-            array = array.squeeze()
-            if array.ndim == 3:  # colour mask: luminance
-                array = np.asarray(Image.fromarray(array[..., :3].astype(np.uint8)).convert("L"))
-            if array.ndim != 2:
-                raise ValueError(f"mask {i}: expected an (H, W) mask, got shape {np.asarray(mask).shape}")
-            if array.dtype == bool:
-                hole = array
-            elif np.issubdtype(array.dtype, np.floating) and array.max(initial=0) <= 1:
-                hole = hole_from_gray((array >= 0.5).astype(np.uint8) * 255, convention)
-            else:
-                hole = hole_from_gray(array.astype(np.uint8), convention)
-        if hole.shape != (height, width):
-            hole = np.asarray(Image.fromarray(hole).resize((width, height), Image.Resampling.NEAREST))
-        holes.append(np.asarray(hole, dtype=bool))
-    return holes
 
 
 def _per_image_generators(generator: Union[None, torch.Generator, Sequence[torch.Generator]],

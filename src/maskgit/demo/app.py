@@ -9,8 +9,19 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from .handler import (MAX_FILE_BYTES, DemoError, UploadTooLarge, body_limit, decode_image, inpaint_events,
-                      list_examples, model_image, open_image, parse_inpaint_request, png_data_url)
+from .handler import (
+    MAX_FILE_BYTES,
+    DemoError,
+    UploadTooLarge,
+    body_limit,
+    decode_image,
+    inpaint_events,
+    list_examples,
+    model_image,
+    open_image,
+    parse_inpaint_request,
+    png_data_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +40,12 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = 
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+    from starlette.responses import (
+        FileResponse,
+        JSONResponse,
+        Response,
+        StreamingResponse,
+    )
     from starlette.routing import Route
 
     examples_dir = examples_dir if examples_dir is not None else REPO_EXAMPLES
@@ -62,7 +78,7 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = 
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
     async def info(_request: Request) -> Response:
-        from ..image_io import PREFILLS
+        from ..holes import PREFILLS
         from ..schedules import MASK_SCHEDULES
 
         s = pipe.sampling

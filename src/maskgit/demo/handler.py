@@ -20,9 +20,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import MaskgitError
-from ..image_io import IMAGE_EXTENSIONS, PREFILLS, resize_center_crop, to_rgb
-from ..schedules import MASK_SCHEDULES
+from ..holes import PREFILLS
+from ..image_io import IMAGE_EXTENSIONS, resize_center_crop, to_rgb
 from ..inpaint.trace import token_mask_pixels
+from ..schedules import MASK_SCHEDULES
 
 MAX_FILE_BYTES = 10 * 2**20  # largest image file a user may upload
 MAX_PIXELS = 40_000_000  # decoded image size refused beyond this (decompression bombs)

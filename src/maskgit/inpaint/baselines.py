@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..image_io import fill_hole
+from ..holes import BASELINES, fill_hole
 
-CLASSICAL_METHODS = ("telea", "navier-stokes", "gray")
+CLASSICAL_METHODS = BASELINES  # defined with the fills, in holes.py
 
 
 def classical_inpaint(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 3) -> np.ndarray:

@@ -10,9 +10,10 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write_text
 from ..data import ImageFolder
-from ..files import atomic_write_text
-from ..image_io import GRAY, save_image, save_mask
+from ..holes import fill_hole, save_mask
+from ..image_io import save_image
 from ..masks import generate_mask
 
 MASKED_DIR, MASKS_DIR, GT_DIR, INDEX_NAME = "masked_image", "mask64", "gt", "index.txt"
@@ -57,8 +58,7 @@ def make_cases(data_dir: str | Path, kind: str, seed: int, out_dir: str | Path, 
     for i, name in enumerate(tqdm(case_names(count), desc="make-cases", disable=not progress)):
         image = dataset.uint8(i).numpy()
         hole = generate_mask(kind, resolution, np.random.default_rng([seed, i]))
-        masked = image.copy()
-        masked[hole] = GRAY
+        masked = fill_hole(image, hole, "gray")
         save_image(Image.fromarray(image), out_dir / GT_DIR / f"image_{name}.png")
         save_image(Image.fromarray(masked), out_dir / MASKED_DIR / f"image_{name}.png")
         save_mask(hole, out_dir / MASKS_DIR / f"mask_{name}.png", CONVENTION)

@@ -12,7 +12,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..image_io import load_image, load_mask, save_image
+from ..holes import load_mask
+from ..image_io import load_image, save_image
 from .jobs import InpaintJob
 
 
@@ -55,14 +56,17 @@ def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: st
         if trace_dir is not None and Path(trace_dir).is_dir() and any(Path(trace_dir).iterdir()):
             raise DataError(f"{trace_dir} already holds files; pass --overwrite to write traces into it")
     validate_jobs(jobs, convention, progress)  # warnings about inputs are said here, once per file
-    quiet_inputs = logging.getLogger("maskgit.image_io")
-    was_disabled, quiet_inputs.disabled = quiet_inputs.disabled, True
+    quiet_inputs = [logging.getLogger(name) for name in ("maskgit.image_io", "maskgit.holes")]  # images, masks
+    was_disabled = [logger.disabled for logger in quiet_inputs]
+    for logger in quiet_inputs:
+        logger.disabled = True
     written = []
     bar = tqdm(total=len(jobs), desc="inpaint", unit="img", disable=not progress)
     try:
         _fill_batches(jobs, out_dir, convention, fill, batch_size, trace_dir, written, bar)
     finally:
-        quiet_inputs.disabled = was_disabled
+        for logger, disabled in zip(quiet_inputs, was_disabled):
+            logger.disabled = disabled
     bar.close()
     return written
 

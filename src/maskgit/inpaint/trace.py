@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..files import atomic_path
+from ..atomic import atomic_path
 from ..image_io import token_mask_pixels
 from ..pipeline import InpaintTrace
 

@@ -11,13 +11,21 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_text, write_csv
 from ..errors import DataError
-from ..files import atomic_write_text, write_csv
-from ..image_io import list_image_files, load_image, load_mask
+from ..holes import load_mask
+from ..image_io import list_image_files, load_image
 from ..inpaint.lab_layout import GT_DIR, MASKS_DIR, mask_name
 from ..lpips import LPIPS
 from ..metrics import l1, psnr, ssim
-from .fid import KID_SUBSETS, FeatureStats, InceptionFeatures, cached_stats, frechet_distance, kernel_inception_distance
+from .fid import (
+    KID_SUBSETS,
+    FeatureStats,
+    InceptionFeatures,
+    cached_stats,
+    frechet_distance,
+    kernel_inception_distance,
+)
 
 PSNR_CAP = 100.0  # dB: an exact match would be infinite, which no mean survives
 

@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_path
 from ..errors import WeightsError
-from ..files import atomic_path
 
 log = logging.getLogger(__name__)
 

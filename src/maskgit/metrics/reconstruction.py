@@ -11,8 +11,8 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write_text
 from ..data import ImageFolder
-from ..files import atomic_write_text
 from ..image_io import save_image, tensor_to_uint8, to_pil, uint8_to_tensor
 from ..lpips import LPIPS
 from ..metrics import psnr

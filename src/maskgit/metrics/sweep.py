@@ -11,8 +11,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_write_text, write_csv
 from ..errors import DataError
-from ..files import atomic_write_text, write_csv
 from ..image_io import load_image, save_image
 from ..inpaint.jobs import find_inpaint_jobs
 from ..inpaint.lab_layout import CONVENTION, MASKED_DIR
@@ -214,7 +214,7 @@ def plot_sweep(summary: list[dict], path: Path) -> None:
     axis.legend(fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    from ..files import atomic_path
+    from ..atomic import atomic_path
 
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
+from ..atomic import atomic_path
 from ..errors import CheckpointError
-from ..files import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

@@ -13,8 +13,8 @@ from typing import Any, Iterable, Optional
 
 import torch
 
+from ..atomic import atomic_write_text
 from ..errors import CheckpointError
-from ..files import atomic_write_text
 from ..transformer import autocast  # noqa: F401  (re-exported for the training loops)
 
 log = logging.getLogger(__name__)

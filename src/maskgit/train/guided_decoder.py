@@ -32,7 +32,12 @@ from ..tokenizer import GuidedDecoder
 from ..tokenizer.discriminator import PatchDiscriminator
 from ..tokenizer.losses import adaptive_weight, hinge_discriminator_loss, weighted_mean
 from . import distributed
-from .checkpoint import CHECKPOINT_NAME, gather_rng_states, restore_rng_state, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    gather_rng_states,
+    restore_rng_state,
+    save_checkpoint,
+)
 from .common import (
     CheckpointClock,
     MetricsLogger,

@@ -16,7 +16,12 @@ from ..data import ImageFolder, StepBatchSampler, random_flip, to_device
 from ..image_io import make_grid, save_image
 from ..tokenizer import VQGAN, PatchDiscriminator, VQGANLoss
 from . import distributed
-from .checkpoint import CHECKPOINT_NAME, gather_rng_states, restore_rng_state, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    gather_rng_states,
+    restore_rng_state,
+    save_checkpoint,
+)
 from .common import (
     CheckpointClock,
     MetricsLogger,

@@ -12,8 +12,17 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import SamplingConfig, TransformerTrainingConfig, config_to_dict
-from ..data import (StepBatchSampler, TokenDataset, context_settings, encode_contexts, encode_folder, is_token_cache,
-                    load_contexts, to_device, tokenizer_fingerprint)
+from ..data import (
+    StepBatchSampler,
+    TokenDataset,
+    context_settings,
+    encode_contexts,
+    encode_folder,
+    is_token_cache,
+    load_contexts,
+    to_device,
+    tokenizer_fingerprint,
+)
 from ..errors import ConfigError, DataError
 from ..masks import mask_within, token_mask_bank, training_token_mask
 from ..pipeline import MaskGIT
@@ -21,7 +30,12 @@ from ..tokenizer import VQGAN
 from ..tokenizer.vqgan import resolve_tokenizer_dir
 from ..transformer import BidirectionalTransformer, masked_token_loss
 from . import distributed
-from .checkpoint import CHECKPOINT_NAME, gather_rng_states, restore_rng_state, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    gather_rng_states,
+    restore_rng_state,
+    save_checkpoint,
+)
 from .common import (
     CheckpointClock,
     MetricsLogger,
