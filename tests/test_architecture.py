@@ -1,7 +1,6 @@
 """docs/architecture.md's rules about what may import what, checked on the source."""
 
 import ast
-from pathlib import Path
 
 from helpers import REPO
 
