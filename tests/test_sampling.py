@@ -312,3 +312,18 @@ def test_pixel_evidence_chooses_the_code_that_fits_the_known_pixels():
     assert not torch.equal(plain.token_ids[0, :20], fits[:20])
     zero = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, gens(1), pixel_log_likelihood=torch.zeros(1, N, K))
     assert torch.equal(zero.token_ids, plain.token_ids)
+
+
+def test_a_new_confidence_rule_is_one_entry_in_the_table(monkeypatch):
+    """A rule that reveals the least probable positions first, added to confidence.py's table only."""
+    from maskgit.confidence import CONFIDENCE_RULES, ConfidenceRule, annealed_noise
+
+    monkeypatch.setitem(CONFIDENCE_RULES, "least-first", ConfidenceRule("−p", lambda p: -p, annealed_noise))
+    sizes = [37]
+    logits = _fixed_logits(1, seed=3)
+    tokens, unknown = _batch(sizes, seed=3)
+    cfg = SamplingConfig(steps=8, choice_temperature=0.0, confidence="least-first")  # accepted by the config
+    result = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, gens(1), return_trace=True)
+    order = _most_probable_order(logits[0], unknown[0])
+    first = set(torch.nonzero(unknown[0] & ~result.steps[0].unknown[0]).flatten().tolist())
+    assert first == set(order[len(order) - len(first):])  # the least probable were revealed first

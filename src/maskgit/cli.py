@@ -411,11 +411,12 @@ def _shipped_defaults() -> str:
 
 def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     """The sampling options that inpaint and sweep share (each left out keeps the model's default)."""
-    from .config import CONFIDENCE_RULES, DECODERS
+    from .confidence import CONFIDENCE_RULES
+    from .config import DECODERS
     from .holes import PREFILLS
 
     p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
-    p.add_argument("--confidence", choices=CONFIDENCE_RULES,
+    p.add_argument("--confidence", choices=list(CONFIDENCE_RULES),
                    help="reveal-order rule: logprob (MaskGIT's), prob, lab (the lab report's); see docs/inpainting.md")
     p.add_argument("--sample", action="store_const", const=True, help="sample tokens instead of taking the most likely")
     p.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")

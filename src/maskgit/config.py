@@ -311,8 +311,7 @@ class GuidedDecoderTrainingConfig:
         self.adam_betas = tuple(float(b) for b in self.adam_betas)
 
 
-CONFIDENCE_RULES = ("logprob", "prob", "lab")
-DECODERS = ("plain", "guided")  # SamplingConfig.decoder  # named reveal-order rules, documented in sampling.py
+DECODERS = ("plain", "guided")  # SamplingConfig.decoder
 
 
 @dataclass
@@ -350,6 +349,8 @@ class SamplingConfig:
             raise ConfigError(f"sweet_spot must be in 1..steps ({self.steps}), got {self.sweet_spot}")
         if self.schedule not in MASK_SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(MASK_SCHEDULES)}, got {self.schedule!r}")
+        from .confidence import CONFIDENCE_RULES
+
         if self.confidence not in CONFIDENCE_RULES:
             raise ConfigError(f"confidence must be one of {', '.join(CONFIDENCE_RULES)}, got {self.confidence!r}")
         if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):

@@ -5,7 +5,7 @@ Step t of T (t = 1 … T), for each image of the batch:
    a model with hints, that position's hint: the token the pre-filled image encoded to there);
 2. each position's most likely token (or a sampled one) and its probability are taken;
 3. confidence = the chosen token's score + noise_scale(t) · Gumbel noise, +∞ for tokens already
-   known, by one of three named rules (`SamplingConfig.confidence`, τ = `choice_temperature`):
+   known, by one of the named rules of confidence.py (`SamplingConfig.confidence`, τ = `choice_temperature`):
    - "logprob": log p + τ·(1 − t/T)·g — MaskGIT's rule (Chang et al. 2022, and its code);
    - "prob":    p + τ·(1 − t/T)·g — probability with the same annealed noise; with τ of a few
      units the noise dominates early steps, so the order is close to random at first;
@@ -31,6 +31,7 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from .confidence import CONFIDENCE_RULES
 from .config import SamplingConfig
 from .schedules import mask_ratio
 from .transformer import BidirectionalTransformer, autocast
@@ -101,9 +102,7 @@ def num_still_masked(n_start: torch.Tensor, n_unknown: torch.Tensor, step: int, 
 
 def noise_scale(cfg: SamplingConfig, step: int) -> float:
     """The factor of the Gumbel noise added to the confidences at `step` (1-based) of `cfg.steps`."""
-    if cfg.confidence == "lab":
-        return cfg.choice_temperature * 1e-3 * (1 - float(mask_ratio(cfg.schedule, step / cfg.steps)))
-    return cfg.choice_temperature * (1 - step / cfg.steps)
+    return CONFIDENCE_RULES[cfg.confidence].noise(cfg.choice_temperature, cfg.schedule, step, cfg.steps)
 
 
 def known_neighbour_share(unknown: torch.Tensor, grid: int) -> torch.Tensor:
@@ -155,7 +154,7 @@ def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, 
         logits = logits.float() + pixel_log_likelihood
     ids, probs = choose_tokens(logits, cfg, generators)
     predicted = torch.where(unknown, ids, token_ids)
-    confidence = probs.clamp_min(1e-30).log() if cfg.confidence == "logprob" else probs
+    confidence = CONFIDENCE_RULES[cfg.confidence].score(probs)
     if cfg.border_first:
         confidence = confidence + cfg.border_first * known_neighbour_share(unknown, math.isqrt(unknown.shape[1]))
     scale = noise_scale(cfg, step)
