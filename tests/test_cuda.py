@@ -7,7 +7,14 @@ import sys
 
 import pytest
 import torch
-from helpers import REPO, brush_holes, free_port, micro_transformer_config, write_config, write_random_images
+from helpers import (
+    REPO,
+    brush_holes,
+    free_port,
+    micro_transformer_config,
+    write_config,
+    write_random_images,
+)
 
 from maskgit.config import SamplingConfig, TransformerConfig
 from maskgit.pipeline import MaskGIT

@@ -10,8 +10,13 @@ from PIL import Image
 
 pytest.importorskip("starlette", reason="the demo extra is not installed (pip install -e '.[demo]')")
 
-from maskgit.demo.handler import (DemoError, decode_image, inpaint_events, parse_inpaint_request,  # noqa: E402
-                                  png_data_url)
+from maskgit.demo.handler import (  # noqa: E402
+    DemoError,
+    decode_image,
+    inpaint_events,
+    parse_inpaint_request,
+    png_data_url,
+)
 
 
 def _png(array) -> str:

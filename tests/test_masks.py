@@ -3,7 +3,14 @@ import pytest
 import torch
 from PIL import Image
 
-from maskgit.masks import HOLE_RANGES, MASK_KINDS, make_masks, token_mask_bank, tokens_from_hole, training_token_mask
+from maskgit.masks import (
+    HOLE_RANGES,
+    MASK_KINDS,
+    make_masks,
+    token_mask_bank,
+    tokens_from_hole,
+    training_token_mask,
+)
 
 
 @pytest.mark.parametrize("kind", MASK_KINDS)

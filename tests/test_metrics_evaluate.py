@@ -12,8 +12,14 @@ from maskgit.errors import DataError
 from maskgit.image_io import load_image, load_mask, save_mask
 from maskgit.inpaint.baselines import classical_inpaint
 from maskgit.metrics.evaluate import evaluate_arrays, evaluate_folders, match_folders
-from maskgit.metrics.fid import (FeatureStats, InceptionFeatures, cache_dir, frechet_distance, kernel_inception_distance,
-                                 kid_subset_size)
+from maskgit.metrics.fid import (
+    FeatureStats,
+    InceptionFeatures,
+    cache_dir,
+    frechet_distance,
+    kernel_inception_distance,
+    kid_subset_size,
+)
 
 # ../shared/README.md, val-cases (506), FID 2048-d, pytorch-fid preprocessing
 GRAY_FID, GRAY_HOLE_PSNR = 45.032, 12.19

@@ -138,7 +138,7 @@ def test_pixel_evidence_picks_codes_that_fit_the_known_pixels(micro_pipe):
 
     images, holes = _images(4, seed=5), brush_holes(4, seed=5)
     cfg = micro_pipe.sampling_for(pixel_evidence=1e4, choice_temperature=0.0)
-    inputs = micro_pipe._model_inputs(images, holes, cfg)
+    inputs = micro_pipe.prepare_batch(images, holes, cfg)
     assert micro_pipe.sampling_for().pixel_evidence == 0
     assert micro_pipe.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, 0.0) is None
     evidence = micro_pipe.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
@@ -382,7 +382,7 @@ def test_model_pixels_the_resize_mixed_with_the_prefill_do_not_count_as_known(mi
     image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
     hole = np.zeros(size, bool)
     hole[size[0] // 3:size[0] // 2, size[1] // 4:size[1] // 2] = True
-    inputs = {p: micro_pipe._model_inputs([image], [hole], SamplingConfig(prefill=p)) for p in ("gray", "navier-stokes")}
+    inputs = {p: micro_pipe.prepare_batch([image], [hole], SamplingConfig(prefill=p)) for p in ("gray", "navier-stokes")}
     exact = ~inputs["gray"].hole_pixels[0].numpy()
     assert torch.equal(inputs["gray"].hole_pixels, inputs["navier-stokes"].hole_pixels) and exact.any()
     assert np.array_equal(inputs["gray"].images[0][exact], inputs["navier-stokes"].images[0][exact])

@@ -5,7 +5,12 @@ import torch
 from helpers import gens
 
 from maskgit.config import SamplingConfig, TransformerConfig
-from maskgit.sampling import choose_tokens, iterative_decode, noise_scale, num_still_masked
+from maskgit.sampling import (
+    choose_tokens,
+    iterative_decode,
+    noise_scale,
+    num_still_masked,
+)
 from maskgit.transformer import BidirectionalTransformer
 
 N, K = 64, 32

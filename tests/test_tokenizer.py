@@ -5,7 +5,11 @@ from helpers import micro_tokenizer_config
 from maskgit.config import load_tokenizer_training_config
 from maskgit.errors import CheckpointError
 from maskgit.tokenizer import VQGAN, PatchDiscriminator, VectorQuantizer
-from maskgit.tokenizer.losses import VQGANLoss, adaptive_weight, hinge_discriminator_loss
+from maskgit.tokenizer.losses import (
+    VQGANLoss,
+    adaptive_weight,
+    hinge_discriminator_loss,
+)
 
 
 @pytest.mark.parametrize("preset", ["catface64", "tiny"])

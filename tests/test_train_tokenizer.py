@@ -4,7 +4,13 @@ import logging
 
 import pytest
 import torch
-from helpers import micro_tokenizer_config, run_two_processes, use_fake_clock, write_config, write_random_images
+from helpers import (
+    micro_tokenizer_config,
+    run_two_processes,
+    use_fake_clock,
+    write_config,
+    write_random_images,
+)
 from PIL import Image
 
 from maskgit.cli import main

@@ -3,7 +3,13 @@ import json
 
 import pytest
 import torch
-from helpers import micro_transformer_config, run_two_processes, use_fake_clock, write_config, write_random_images
+from helpers import (
+    micro_transformer_config,
+    run_two_processes,
+    use_fake_clock,
+    write_config,
+    write_random_images,
+)
 
 from maskgit.cli import main
 from maskgit.data import TokenDataset, encode_folder
@@ -148,7 +154,10 @@ def test_two_process_gloo_run_trains(micro_tokenizer, tmp_path):
 
 def test_a_time_limited_run_stops_cleanly_with_its_schedule_laid_out(micro_tokenizer, tmp_path, monkeypatch):
     import maskgit.train.transformer as trainer
-    from maskgit.config import TransformerTrainingConfig, load_transformer_training_config
+    from maskgit.config import (
+        TransformerTrainingConfig,
+        load_transformer_training_config,
+    )
 
     data = write_random_images(tmp_path / "data", 12)
     cache = _cache(micro_tokenizer, data, tmp_path / "tokens")

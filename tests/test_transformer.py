@@ -4,7 +4,11 @@ import pytest
 import torch
 
 from maskgit.config import TransformerConfig, load_transformer_training_config
-from maskgit.transformer import BidirectionalTransformer, MultiHeadAttention, masked_token_loss
+from maskgit.transformer import (
+    BidirectionalTransformer,
+    MultiHeadAttention,
+    masked_token_loss,
+)
 
 
 @pytest.mark.parametrize("batch,length,dim,heads", [(1, 1, 8, 1), (3, 17, 32, 4), (2, 256, 48, 16), (5, 64, 96, 8)])

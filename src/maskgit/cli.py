@@ -142,9 +142,9 @@ def _add_train_tokenizer(sub: argparse._SubParsersAction) -> None:
 
 
 def _reconstruct(args: argparse.Namespace) -> None:
+    from .devices import pick_device
     from .lpips import LPIPS
     from .metrics.reconstruction import reconstruct_folder
-    from .pipeline import pick_device
     from .tokenizer import VQGAN
 
     _refuse_existing_output(args.out, args.overwrite)
@@ -242,7 +242,7 @@ def _add_make_cases(sub: argparse._SubParsersAction) -> None:
 
 def _encode(args: argparse.Namespace) -> None:
     from .data import encode_folder
-    from .pipeline import pick_device
+    from .devices import pick_device
     from .tokenizer import VQGAN
     from .tokenizer.vqgan import resolve_tokenizer_dir
 
@@ -329,11 +329,12 @@ def _add_train_decoder(sub: argparse._SubParsersAction) -> None:
 
 
 def _inpaint(args: argparse.Namespace) -> None:
+    from .devices import pick_device
     from .inpaint.baselines import classical_filler
     from .inpaint.jobs import find_inpaint_jobs
     from .inpaint.lab_layout import GT_DIR, ground_truth_path, is_lab_layout
     from .inpaint.run import inpaint_jobs, maskgit_filler, oracle_filler
-    from .pipeline import DEFAULT_MODEL, MaskGIT, pick_device
+    from .pipeline import DEFAULT_MODEL, MaskGIT
 
     sampling = _sampling_overrides(args)  # an option left out keeps the model's own default
     jobs = find_inpaint_jobs(args.inputs, args.masks)
@@ -370,15 +371,14 @@ def _inpaint(args: argparse.Namespace) -> None:
 def _check_sampling(overrides: dict[str, Any]) -> None:
     from dataclasses import replace
 
-    from .config import SamplingConfig
+    from .config import SamplingConfig, with_overrides
 
     values = dict(overrides)
-    if values.get("sweet_spot") == 0:
-        values["sweet_spot"] = None
-    if values.get("sweet_spot") is not None and "steps" not in values:
-        values["steps"] = max(values["sweet_spot"], SamplingConfig().steps)  # checked against the model's T later
+    base = SamplingConfig()
+    if values.get("sweet_spot") and "steps" not in values:  # checked against the model's own T later
+        base = replace(base, steps=max(values["sweet_spot"], base.steps))
     try:
-        replace(SamplingConfig(), **values)
+        with_overrides(base, **values)
     except MaskgitError as exc:
         flags = [f"--{name.replace('_', '-')}" for name in values if str(exc).startswith(name)]
         raise MaskgitError(f"{flags[0] if flags else 'sampling option'}: {exc}") from None
@@ -626,8 +626,9 @@ def _sweet_spots(text: str) -> list[Optional[int]]:
 
 
 def _sweep(args: argparse.Namespace) -> None:
+    from .devices import pick_device
     from .metrics.sweep import format_table, run_sweep
-    from .pipeline import MaskGIT, pick_device
+    from .pipeline import MaskGIT
     from .schedules import check_schedule
 
     if bool(args.cases_dir) == bool(args.cases):
@@ -692,7 +693,8 @@ def _demo(args: argparse.Namespace) -> None:
         raise MaskgitError(f"the demo needs its extra ({exc.name} is missing): pip install -e '.[demo]'") from None
     import socket
 
-    from .pipeline import DEFAULT_MODEL, MaskGIT, pick_device
+    from .devices import pick_device
+    from .pipeline import DEFAULT_MODEL, MaskGIT
 
     if args.examples and not Path(args.examples).is_dir():
         raise MaskgitError(f"--examples {args.examples}: no such folder")

@@ -372,6 +372,18 @@ class SamplingConfig:
             raise ConfigError(f"min_overlap must be in [0, 1), got {self.min_overlap}")
 
 
+def with_overrides(base: SamplingConfig, **overrides: Any) -> SamplingConfig:
+    """`base` with every override that is not None (checked). The one rule for sweet spots:
+    sweet_spot=0 means none, and base's own sweet spot is dropped when the steps asked for end before it."""
+    values = {k: v for k, v in overrides.items() if v is not None and k != "sweet_spot"}
+    sweet_spot, steps = overrides.get("sweet_spot"), overrides.get("steps")
+    if sweet_spot is not None:
+        values["sweet_spot"] = sweet_spot or None
+    elif steps is not None and base.sweet_spot is not None and base.sweet_spot > steps:
+        values["sweet_spot"] = None
+    return dataclasses.replace(base, **values)
+
+
 def _transformer_lab() -> TransformerTrainingConfig:
     return TransformerTrainingConfig(
         model=TransformerConfig(dim=768, num_layers=15, num_heads=16, mlp_dim=1536, norm_first=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -15,7 +15,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .atomic import atomic_write_text
-from .config import SamplingConfig, config_from_dict, config_to_dict
+from .config import SamplingConfig, config_from_dict, config_to_dict, with_overrides
+from .devices import pick_device  # noqa: F401  (re-exported: part of the public API)
 from .errors import CheckpointError, ConfigError, DataError
 from .files import CONFIG_NAME
 from .holes import as_holes, check_convention, composite, fill_hole
@@ -53,7 +54,7 @@ class InpaintOutput:
 
 
 @dataclass(frozen=True)
-class _ModelInputs:
+class PreparedBatch:
     images: list[np.ndarray]  # (res, res, 3) uint8 per image, hole pre-filled (for traces)
     pixels: torch.Tensor  # (B, 3, res, res) in [-1, 1], the same images on the model's device
     hole_pixels: torch.Tensor  # (B, res, res) bool, the model pixels that are not exact known pixels (see below)
@@ -212,7 +213,7 @@ class MaskGIT:
         for start in range(0, len(originals), batch_size):
             index = range(start, min(start + batch_size, len(originals)))
             batch, batch_holes = [originals[i] for i in index], [holes[i] for i in index]
-            inputs = self._model_inputs(batch, batch_holes, cfg)
+            inputs = self.prepare_batch(batch, batch_holes, cfg)
             token_ids, unknown = inputs.token_ids, inputs.unknown
             evidence = self.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
             stopped: dict[int, torch.Tensor] = {}
@@ -236,13 +237,7 @@ class MaskGIT:
         """The sampling settings a call with these keyword overrides uses (None: the model's default;
         sweet_spot=0: none; the model's sweet spot is dropped when the steps asked for end before it).
         Raises ConfigError for settings that do not fit together."""
-        values = {k: v for k, v in overrides.items() if v is not None and k != "sweet_spot"}
-        sweet_spot, steps = overrides.get("sweet_spot"), overrides.get("steps")
-        if sweet_spot is not None:
-            values["sweet_spot"] = sweet_spot or None  # 0 turns the sweet spot off
-        elif steps is not None and self.sampling.sweet_spot is not None and self.sampling.sweet_spot > steps:
-            values["sweet_spot"] = None  # the model's default sweet spot does not fit the steps asked for
-        cfg = replace(self.sampling, **values)
+        cfg = with_overrides(self.sampling, **overrides)
         if cfg.decoder == "guided" and self.guided_decoder is None:
             raise ConfigError("decoder 'guided' asked for, but this model has no guided decoder "
                               "(train one with `maskgit train-decoder`)")
@@ -272,8 +267,11 @@ class MaskGIT:
 
         return report
 
-    def _model_inputs(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig) -> "_ModelInputs":
-        """The pre-filled images and holes at the model's size, their tokens and which are unknown."""
+    def prepare_batch(self, originals: list[np.ndarray], holes: list[np.ndarray], cfg: SamplingConfig) -> "PreparedBatch":
+        """The first half of inpainting, as `inpaint` does it: each input's window (windows.py), its hole
+        pre-filled (`cfg.prefill`) and resized to the model's size, encoded, and which tokens are
+        unknown. images: (H, W, 3) uint8; holes: (H, W) bool, True = hole. Training the guided
+        decoder prepares its batches with it, so training and inference cannot drift apart."""
         res, grid, device = self.resolution, self.tokenizer.config.token_grid, self.device
         model_images, model_holes, exact_holes, windows = [], [], [], []
         for image, hole in zip(originals, holes):
@@ -302,7 +300,7 @@ class MaskGIT:
         hole_t = torch.from_numpy(np.stack(model_holes)).to(device)  # (B, res, res)
         token_ids = self.tokenizer.encode(pixels).flatten(1)  # (B, N)
         unknown = tokens_from_hole(hole_t, grid, cfg.min_overlap, cfg.dilate).flatten(1)  # (B, N)
-        return _ModelInputs(model_images, pixels, torch.from_numpy(np.stack(exact_holes)).to(device), token_ids, unknown,
+        return PreparedBatch(model_images, pixels, torch.from_numpy(np.stack(exact_holes)).to(device), token_ids, unknown,
                             windows)
 
     def known_pixel_log_likelihood(self, pixels: torch.Tensor, holes: torch.Tensor, weight: float
@@ -335,7 +333,7 @@ class MaskGIT:
         return self.guided_decoder(quantized, images, known).clamp(-1, 1)
 
     def _outputs(self, originals: list[np.ndarray], holes: list[np.ndarray], token_ids: torch.Tensor,
-                 cfg: SamplingConfig, inputs: "_ModelInputs") -> list[Image.Image]:
+                 cfg: SamplingConfig, inputs: "PreparedBatch") -> list[Image.Image]:
         """Decode (B, N) tokens (plainly or with the guided decoder), resize back to each input and
         paste the known pixels back."""
         if cfg.decoder == "guided":
@@ -356,7 +354,7 @@ class MaskGIT:
                        mixed_precision: bool = True, on_step: Optional[Callable[[int, DecodeStep], None]] = None
                        ) -> tuple[list[Image.Image], list[InpaintTrace]]:
         grid = self.tokenizer.config.token_grid
-        inputs = self._model_inputs(originals, holes, cfg)
+        inputs = self.prepare_batch(originals, holes, cfg)
         model_images, token_ids, unknown = inputs.images, inputs.token_ids, inputs.unknown
         evidence = self.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
         result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision,
@@ -388,7 +386,7 @@ class MaskGIT:
         originals, truths = [np.asarray(im) for im in images], [np.asarray(im) for im in ground_truth]
         holes = [np.asarray(h, dtype=bool) for h in holes]
         res = self.resolution
-        inputs = self._model_inputs(originals, holes, cfg)
+        inputs = self.prepare_batch(originals, holes, cfg)
         truth_pixels = [window.extract(t) for window, t in zip(inputs.windows, truths)]  # what the model saw of each
         truth_pixels = [t if t.shape[:2] == (res, res) else _resize(t, res, res) for t in truth_pixels]
         true_ids = self.tokenizer.encode(uint8_to_tensor(torch.from_numpy(np.stack(truth_pixels))).to(self.device)).flatten(1)
@@ -478,16 +476,6 @@ def load_code_patches(path: Path, tokenizer: VQGAN, device: torch.device) -> Opt
                                             "will be computed", path)
         return None
     return patches.to(device)
-
-
-def pick_device(device: Optional[str | torch.device], local_rank: int = 0) -> torch.device:
-    """`device` as given, else this process's CUDA device if there is one, else the CPU."""
-    if device is not None:
-        device = torch.device(device)
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", local_rank)
-        return device
-    return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def pretrained_models() -> list[str]:

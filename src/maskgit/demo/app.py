@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .handler import (
     MAX_FILE_BYTES,
@@ -23,6 +23,9 @@ from .handler import (
     png_data_url,
 )
 
+if TYPE_CHECKING:
+    from ..pipeline import MaskGIT
+
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -32,7 +35,7 @@ REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "cases" / "gt
 MAX_PENDING = 4  # inpainting requests running or waiting for the model; more are answered 503
 
 
-def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = MAX_FILE_BYTES,
+def create_app(pipe: "MaskGIT", examples_dir: Optional[Path] = None, max_file_bytes: int = MAX_FILE_BYTES,
                max_pending: int = MAX_PENDING):
     """A Starlette app serving `pipe` (a MaskGIT); `examples_dir`: images offered on the page;
     image files over `max_file_bytes` are refused (the request body, base64, over ~4/3 of it);
@@ -142,7 +145,7 @@ def create_app(pipe, examples_dir: Optional[Path] = None, max_file_bytes: int = 
     ], exception_handlers={Exception: server_error})
 
 
-def serve(pipe, host: str = "127.0.0.1", port: int = 7860, examples_dir: Optional[Path] = None) -> None:
+def serve(pipe: "MaskGIT", host: str = "127.0.0.1", port: int = 7860, examples_dir: Optional[Path] = None) -> None:
     import uvicorn
 
     uvicorn.run(create_app(pipe, examples_dir), host=host, port=port, log_level="warning")

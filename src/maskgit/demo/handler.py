@@ -13,7 +13,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from ..holes import PREFILLS
 from ..image_io import IMAGE_EXTENSIONS, resize_center_crop, to_rgb
 from ..inpaint.trace import token_mask_pixels
 from ..schedules import MASK_SCHEDULES
+
+if TYPE_CHECKING:
+    from ..pipeline import MaskGIT
 
 MAX_FILE_BYTES = 10 * 2**20  # largest image file a user may upload
 MAX_PIXELS = 40_000_000  # decoded image size refused beyond this (decompression bombs)
@@ -138,7 +141,7 @@ def _choice(payload: dict, key: str, choices: Sequence[str], name: str) -> Optio
     return value
 
 
-def parse_inpaint_request(payload: Any, pipe) -> InpaintRequest:
+def parse_inpaint_request(payload: Any, pipe: "MaskGIT") -> InpaintRequest:
     """Check a request body ({image, mask, schedule, steps, sweet_spot, choice_temperature, prefill, seed})
     against the model `pipe` (its resolution and sampling defaults)."""
     if not isinstance(payload, dict):
@@ -167,7 +170,7 @@ def parse_inpaint_request(payload: Any, pipe) -> InpaintRequest:
     return InpaintRequest(image, hole, seed, sampling, settings)
 
 
-def inpaint_events(pipe, request: InpaintRequest, lock: Optional[threading.Lock] = None) -> Iterator[dict]:
+def inpaint_events(pipe: "MaskGIT", request: InpaintRequest, lock: Optional[threading.Lock] = None) -> Iterator[dict]:
     """Inpaint one request, yielding events as they happen.
 
     {"type": "start", "steps": T, "sweet_spot": S or None}, {"type": "queued"} while another request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ from ..errors import DataError
 from ..holes import load_mask
 from ..image_io import load_image, save_image
 from .jobs import InpaintJob
+
+if TYPE_CHECKING:
+    from ..pipeline import MaskGIT
 
 
 class Filler(Protocol):
@@ -94,7 +97,7 @@ def image_seed(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
 
 
-def maskgit_filler(pipe, seed: int, return_trace: bool = False, **sampling) -> Filler:
+def maskgit_filler(pipe: "MaskGIT", seed: int, return_trace: bool = False, **sampling) -> Filler:
     """A Filler that runs `pipe.inpaint` with per-image seeds and the given sampling overrides."""
 
     def fill(images: list[np.ndarray], holes: list[np.ndarray], indices: list[int]):
@@ -106,7 +109,7 @@ def maskgit_filler(pipe, seed: int, return_trace: bool = False, **sampling) -> F
 
 
 
-def oracle_filler(pipe, ground_truth: Sequence[Path], mode: str, **sampling) -> Filler:
+def oracle_filler(pipe: "MaskGIT", ground_truth: Sequence[Path], mode: str, **sampling) -> Filler:
     """A Filler that gives `pipe.oracle` (true tokens under the hole, or the tokenizer's reconstruction)
     for the inputs whose ground-truth files are `ground_truth`, in job order."""
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
+from ..devices import pick_device
 from ..errors import WeightsError
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class InceptionFeatures:
     """(B, H, W, 3) uint8 images -> (B, 2048) float64 pool3 features."""
 
     def __init__(self, device: Optional[torch.device | str] = None, batch_size: int = 50):
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = pick_device(device)
         self.batch_size = batch_size
         try:
             with warnings.catch_warnings():

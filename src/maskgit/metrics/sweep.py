@@ -7,7 +7,7 @@ import logging
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from ..inpaint.run import image_seed, load_job
 from ..lpips import LPIPS
 from .evaluate import evaluate_arrays, match_folders
 from .fid import InceptionFeatures, cached_stats
+
+if TYPE_CHECKING:
+    from ..pipeline import MaskGIT
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class Setting:
         return f"{self.schedule}-T{self.steps}-S{self.sweet_spot or 'none'}-seed{self.seed}"
 
 
-def _check_provenance(out_dir: Path, pipe, cases_dir: Path) -> None:
+def _check_provenance(out_dir: Path, pipe: "MaskGIT", cases_dir: Path) -> None:
     """Stored results are reused only for the same model weights, sampling defaults and cases."""
     from ..config import config_to_dict
 
@@ -75,7 +78,7 @@ def settings_grid(schedules: Sequence[str], steps: Sequence[int], sweet_spots: S
     return grid
 
 
-def run_sweep(pipe, cases_dir: str | Path, out_dir: str | Path, schedules: Sequence[str], steps: Sequence[int],
+def run_sweep(pipe: "MaskGIT", cases_dir: str | Path, out_dir: str | Path, schedules: Sequence[str], steps: Sequence[int],
               sweet_spots: Sequence[Optional[int]] = (None,), seeds: int | Sequence[int] = 1, *, batch_size: int = 64,
               save_images: bool = False, compute_lpips: bool = True, progress: bool = True) -> list[dict]:
     """Inpaint the cases under every setting with one loaded model, evaluate each, write CSV and plots.

@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 import torch
 import torch.distributed as dist
 
-from ..pipeline import pick_device
+from ..devices import pick_device
 
 
 @dataclass(frozen=True)

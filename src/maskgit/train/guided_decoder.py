@@ -206,7 +206,7 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
     while step < plan.end():
         clean, holes = _batch(dataset, next(sampler), cfg, step)
         with torch.no_grad():
-            inputs = pipe._model_inputs(clean, holes, sampling)  # pre-filled, encoded and token states as at inference
+            inputs = pipe.prepare_batch(clean, holes, sampling)  # pre-filled, encoded and token states as at inference
             hint_ids, unknown = inputs.token_ids, inputs.unknown
             target = uint8_to_tensor(torch.from_numpy(np.stack(clean))).to(device)
             prefilled, hole_t = inputs.pixels, inputs.hole_pixels
