@@ -56,3 +56,16 @@ def test_the_lowest_modules_stay_low():
     graph = _import_graph()
     assert graph["maskgit.atomic"] == set() and graph["maskgit.errors"] == set() and graph["maskgit.windows"] == set()
     assert graph["maskgit.holes"] <= {"maskgit.atomic", "maskgit.errors"}
+
+
+def test_per_image_generators_come_from_one_helper():
+    """The seeding rules the CLI's results depend on (image i of a run seeded s), kept as they were."""
+    import torch
+
+    from maskgit.seeding import generators_from, image_generator
+
+    assert torch.equal(torch.rand(3, generator=image_generator(2, 5)), torch.rand(3, generator=torch.Generator().manual_seed(2_000_011)))
+    one_at_a_time = torch.Generator().manual_seed(9)
+    expected = [torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=one_at_a_time))) for _ in range(3)]
+    got = generators_from(torch.Generator().manual_seed(9), 3)
+    assert all(torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b)) for a, b in zip(got, expected))

@@ -23,6 +23,7 @@ from .holes import as_holes, check_convention, composite, fill_hole
 from .image_io import tensor_to_uint8, to_rgb, uint8_to_tensor
 from .masks import tokens_from_hole
 from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
+from .seeding import generators_from
 from .tokenizer import VQGAN, GuidedDecoder
 from .tokenizer.guided import codebook_checksum
 from .transformer import BidirectionalTransformer
@@ -545,8 +546,7 @@ def _per_image_generators(generator: Union[None, torch.Generator, Sequence[torch
     if generator is None:
         return None
     if isinstance(generator, torch.Generator):
-        seeds = torch.randint(0, 2**62, (count,), generator=generator).tolist()
-        return [torch.Generator().manual_seed(int(s)) for s in seeds]
+        return generators_from(generator, count)
     generators = list(generator)
     if len(generators) != count:
         raise ValueError(f"got {len(generators)} generators for {count} images")

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from .confidence import CONFIDENCE_RULES
 from .config import SamplingConfig
 from .schedules import mask_ratio
+from .seeding import generators_from
 from .transformer import BidirectionalTransformer, autocast
 
 
@@ -53,11 +54,7 @@ def device_generators(generators: Optional[Sequence[torch.Generator]], device: t
     """One generator per image on `device`, seeded from the given (CPU) ones, so draws stay per image."""
     if generators is None:
         return None
-    out = []
-    for g in generators:
-        seed = int(torch.randint(0, 2**62, (1,), generator=g).item())
-        out.append(torch.Generator(device=device).manual_seed(seed))
-    return out
+    return [generators_from(g, 1, device)[0] for g in generators]
 
 
 def _uniform(shape: tuple[int, ...], device: torch.device, generators: Optional[list[torch.Generator]]) -> torch.Tensor:

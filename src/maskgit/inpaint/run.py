@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Protocol, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..holes import load_mask
 from ..image_io import load_image, save_image
+from ..seeding import image_generator
 from .jobs import InpaintJob
 
 if TYPE_CHECKING:
@@ -92,16 +92,11 @@ def _fill_batches(jobs: Sequence[InpaintJob], out_dir: Path, convention: str, fi
         bar.update(len(batch))
 
 
-def image_seed(seed: int, index: int) -> torch.Generator:
-    """The generator of the index-th input: results do not depend on the batch size."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + index)
-
-
 def maskgit_filler(pipe: "MaskGIT", seed: int, return_trace: bool = False, **sampling) -> Filler:
     """A Filler that runs `pipe.inpaint` with per-image seeds and the given sampling overrides."""
 
     def fill(images: list[np.ndarray], holes: list[np.ndarray], indices: list[int]):
-        out = pipe.inpaint(images, holes, generator=[image_seed(seed, i) for i in indices],
+        out = pipe.inpaint(images, holes, generator=[image_generator(seed, i) for i in indices],
                            return_trace=return_trace, batch_size=len(images), **sampling)
         return out.images, out.trace
 

@@ -16,8 +16,9 @@ from ..errors import DataError
 from ..image_io import load_image, save_image
 from ..inpaint.jobs import find_inpaint_jobs
 from ..inpaint.lab_layout import CONVENTION, MASKED_DIR
-from ..inpaint.run import image_seed, load_job
+from ..inpaint.run import load_job
 from ..lpips import LPIPS
+from ..seeding import image_generator
 from .evaluate import evaluate_arrays, match_folders
 from .fid import InceptionFeatures, cached_stats
 
@@ -128,7 +129,7 @@ def run_sweep(pipe: "MaskGIT", cases_dir: str | Path, out_dir: str | Path, sched
         for start in range(0, len(images), batch_size):
             index = range(start, min(start + batch_size, len(images)))
             out = pipe.inpaint_sweet_spots([images[i] for i in index], [holes[i] for i in index], list(preds),
-                                           generator=[image_seed(seed, i) for i in index], steps=num_steps,
+                                           generator=[image_generator(seed, i) for i in index], steps=num_steps,
                                            schedule=schedule, batch_size=batch_size)
             for sweet_spot, batch_images in out.items():
                 preds[sweet_spot].extend(np.asarray(im) for im in batch_images)

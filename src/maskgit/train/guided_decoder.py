@@ -28,6 +28,7 @@ from ..lpips import LPIPS
 from ..masks import generate_mask
 from ..pipeline import MaskGIT
 from ..sampling import iterative_decode
+from ..seeding import generators_from
 from ..tokenizer import GuidedDecoder
 from ..tokenizer.discriminator import PatchDiscriminator
 from ..tokenizer.losses import adaptive_weight, hinge_discriminator_loss, weighted_mean
@@ -98,7 +99,7 @@ def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torc
     rows = (source == TOKEN_SOURCES.index("predicted")).nonzero()[:, 0].tolist()
     if rows:
         sampling = replace(pipe.sampling, steps=cfg.predict_steps, sweet_spot=None, decoder="plain")
-        gens = [torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator))) for _ in rows]
+        gens = generators_from(generator, len(rows))  # the same draws as one at a time
         predicted = iterative_decode(pipe.transformer, hint_ids[rows], unknown[rows], sampling, gens,
                                      pixel_log_likelihood=evidence(rows) if evidence is not None else None).token_ids
         ids[rows] = predicted

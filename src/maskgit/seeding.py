@@ -1,0 +1,25 @@
+"""One way to seed: how per-image random generators are derived, everywhere.
+
+Every image of an inpainting run has its own generator, so a result does not depend on the batch
+it was decoded in; `image_generator(seed, i)` is the i-th image's for a run seeded `seed` (the CLI,
+the sweep), and `generators_from` splits one generator into several (the Python API, the sampler's
+per-device copies, the guided decoder's training decodings).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+
+def image_generator(seed: int, index: int) -> torch.Generator:
+    """The generator of the index-th input of a run seeded `seed`."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
+def generators_from(generator: torch.Generator, count: int, device: Optional[torch.device] = None
+                    ) -> list[torch.Generator]:
+    """`count` generators (on `device`, default the CPU) seeded by draws from `generator`."""
+    seeds = torch.randint(0, 2**62, (count,), generator=generator).tolist()
+    return [torch.Generator(device=device or "cpu").manual_seed(int(s)) for s in seeds]
