@@ -1,0 +1,157 @@
+"""CPU speed of inpainting with the shipped model, each faster path beside the current one, with its quality.
+
+    python benchmarks/cpu_inpaint.py --quick                  # 64 val-cases, a few minutes on 2 cores
+    python benchmarks/cpu_inpaint.py --paths current,int8,bf16,sweet-spot-7 --json runs/cpu_inpaint.json
+    python benchmarks/cpu_inpaint.py --cases runs/select-cases --paths current,int8
+
+Every path inpaints the same cases with the same per-image seeds in the same run (so the machine's
+load is shared alike), and reports:
+- latency: the median wall time of inpainting one image alone (`--latency-runs` images, whole
+  `MaskGIT.inpaint` call: pre-fill, encode, decode, composite);
+- throughput: images per second inpainting all the cases in batches of `--batch-size`;
+- quality: FID and KID against the ground truth (over the cases used: compare only equal N), LPIPS
+  and hole PSNR.
+
+Paths (the model's own sampling defaults unless the path changes them):
+- current: float32, as `maskgit inpaint` runs today;
+- int8: the transformer's linear layers quantized dynamically to int8 (PyTorch's
+  `quantize_dynamic`; weights int8, activations quantized per batch);
+- bf16: the transformer under `torch.autocast("cpu", bfloat16)` (skipped where the CPU lacks bf16);
+- compile: the transformer through `torch.compile` (its compile time is reported, not timed);
+- sweet-spot-S / steps-T: fewer transformer passes (stop after step S; or T steps in all).
+The machine (CPU model, cores, threads, PyTorch) is written with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maskgit.holes import load_mask
+from maskgit.image_io import load_image
+from maskgit.metrics.evaluate import evaluate_arrays
+from maskgit.pipeline import MaskGIT
+from maskgit.seeding import image_generator
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+        return " avx512_bf16" in flags or " amx_bf16" in flags
+    except OSError:
+        return False
+
+
+def load_cases(folder: Path, limit: int | None):
+    names = sorted(p.name for p in (folder / "masked_image").glob("*.png"))[:limit]
+    images = [np.asarray(load_image(folder / "masked_image" / n)) for n in names]
+    holes = [load_mask(folder / "mask64" / n.replace("image_", "mask_"), "lab") for n in names]
+    truths = [np.asarray(load_image(folder / "gt" / n)) for n in names]
+    return names, images, holes, truths
+
+
+def make_path(pipe: MaskGIT, name: str):
+    """(pipe to use, sampling overrides, context manager factory, setup seconds) for a path name."""
+    import contextlib
+
+    plain = contextlib.nullcontext
+    if name == "current":
+        return pipe, {}, plain, 0.0
+    if name.startswith("sweet-spot-"):
+        return pipe, {"sweet_spot": int(name.rsplit("-", 1)[1])}, plain, 0.0
+    if name.startswith("steps-"):
+        return pipe, {"steps": int(name.rsplit("-", 1)[1])}, plain, 0.0
+    if name == "bf16":
+        return pipe, {}, lambda: torch.autocast("cpu", dtype=torch.bfloat16), 0.0
+    other = MaskGIT(pipe.tokenizer, copy.deepcopy(pipe.transformer), pipe.sampling, pipe.guided_decoder)
+    other._code_patches = pipe.code_patches
+    start = time.perf_counter()
+    if name == "int8":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
+            other.transformer = torch.ao.quantization.quantize_dynamic(other.transformer, {torch.nn.Linear},
+                                                                       dtype=torch.qint8)
+    elif name == "compile":
+        other.transformer = torch.compile(other.transformer)
+        other.inpaint(np.zeros((64, 64, 3), np.uint8), np.pad(np.ones((8, 8), bool), 28),
+                      generator=image_generator(0, 0))  # compile now, outside the timings
+    else:
+        raise SystemExit(f"unknown path {name!r}")
+    return other, {}, plain, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="catface64")
+    parser.add_argument("--cases", default=str(Path(__file__).resolve().parents[2] / "shared/data/catface64/val-cases"))
+    parser.add_argument("--quick", action="store_true", help="the first 64 cases only")
+    parser.add_argument("--limit", type=int, help="the first N cases")
+    parser.add_argument("--paths", default="current,int8,bf16,sweet-spot-7")
+    parser.add_argument("--latency-runs", type=int, default=16, help="single-image calls per path (median)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
+    parser.add_argument("--no-quality", action="store_true", help="speed only")
+    parser.add_argument("--json", help="write the results here too")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    limit = args.limit or (64 if args.quick else None)
+    names, images, holes, truths = load_cases(Path(args.cases), limit)
+    pipe = MaskGIT.from_pretrained(args.model, device="cpu")
+    pipe.code_patches  # loaded with the model, or computed now: never inside a timing
+    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "bf16": cpu_has_bf16(), "cases": len(names), "model": args.model}
+    print(json.dumps(machine))
+    results = []
+    for name in [p.strip() for p in args.paths.split(",") if p.strip()]:
+        if name == "bf16" and not cpu_has_bf16():
+            print(f"{name}: skipped (no native bf16 on this CPU)")
+            continue
+        path_pipe, overrides, context, setup = make_path(pipe, name)
+        with torch.inference_mode(), context():
+            path_pipe.inpaint(images[0], holes[0], generator=image_generator(0, 0), **overrides)  # warm-up, untimed
+            latencies = []
+            for i in range(min(args.latency_runs, len(images))):
+                start = time.perf_counter()
+                path_pipe.inpaint(images[i], holes[i], generator=image_generator(0, i), **overrides)
+                latencies.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            out = path_pipe.inpaint(images, holes, generator=[image_generator(0, i) for i in range(len(images))],
+                                    batch_size=args.batch_size, **overrides).images
+            seconds = time.perf_counter() - start
+        row = {"path": name, "setup_s": round(setup, 2), "latency_median_s": round(statistics.median(latencies), 4),
+               "images_per_s": round(len(images) / seconds, 3)}
+        if not args.no_quality:
+            report = evaluate_arrays([np.asarray(o) for o in out], truths, names, holes)
+            row.update(fid=round(report.fid, 3), kid=report.kid, kid_std=report.kid_std, lpips=report.lpips,
+                       psnr_hole=report.psnr_hole)
+        results.append(row)
+        print(json.dumps(row))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
