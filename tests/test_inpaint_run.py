@@ -51,3 +51,26 @@ def test_input_warnings_are_said_once_per_file(tmp_path, capsys):
                  "--mask-convention", "white-hole", "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert err.count("resized") == 1
+
+
+def test_each_input_is_read_once(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    import maskgit.inpaint.run as run
+
+    for name in ("a", "b", "c"):
+        Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(tmp_path / f"{name}.png")
+        mask = np.zeros((32, 32), np.uint8)
+        mask[8:16, 8:16] = 255
+        Image.fromarray(mask, mode="L").save(tmp_path / f"{name}_mask.png")
+    reads = []
+    real = run.load_image
+    monkeypatch.setattr(run, "load_image", lambda path: reads.append(path) or real(path))
+    args = ["inpaint", "--method", "gray", *[str(tmp_path / f"{n}.png") for n in "abc"], "--masks",
+            *[str(tmp_path / f"{n}_mask.png") for n in "abc"], "--mask-convention", "white-hole", "--batch-size", "2",
+            "--out", str(tmp_path / "out"), "-q"]
+    assert main(args) == 0 and len(reads) == 3
+    monkeypatch.setattr(run, "KEEP_BYTES", 0)  # beyond the memory budget the inputs are read again
+    reads.clear()
+    assert main(args[:-3] + ["--out", str(tmp_path / "out2"), "-q"]) == 0 and len(reads) == 6

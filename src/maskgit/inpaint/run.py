@@ -37,10 +37,21 @@ def load_job(job: InpaintJob, convention: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(image), hole
 
 
-def validate_jobs(jobs: Sequence[InpaintJob], convention: str, progress: bool = False) -> None:
-    """Read every image and mask once, so a bad file fails the run before anything is written."""
-    for job in tqdm(jobs, desc="checking inputs", disable=not progress, leave=False):
-        load_job(job, convention)
+KEEP_BYTES = 512 * 2**20  # inputs up to this size are read once and kept; beyond it the rest are read again
+
+
+def validate_jobs(jobs: Sequence[InpaintJob], convention: str, progress: bool = False,
+                  keep_bytes: Optional[int] = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Read every image and mask, so a bad file fails the run before anything is written. Returns the
+    (image, hole) of the jobs that fit in `keep_bytes` (default KEEP_BYTES), by index, so that filling need not read them again."""
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    used, keep_bytes = 0, KEEP_BYTES if keep_bytes is None else keep_bytes
+    for i, job in enumerate(tqdm(jobs, desc="checking inputs", disable=not progress, leave=False)):
+        image, hole = load_job(job, convention)
+        if used + image.nbytes + hole.nbytes <= keep_bytes:
+            kept[i] = (image, hole)
+            used += image.nbytes + hole.nbytes
+    return kept
 
 
 def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: str, fill: Filler, *,
@@ -58,7 +69,7 @@ def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: st
                             "pass --overwrite to replace them or choose another --out")
         if trace_dir is not None and Path(trace_dir).is_dir() and any(Path(trace_dir).iterdir()):
             raise DataError(f"{trace_dir} already holds files; pass --overwrite to write traces into it")
-    validate_jobs(jobs, convention, progress)  # warnings about inputs are said here, once per file
+    kept = validate_jobs(jobs, convention, progress)  # warnings about inputs are said here, once per file
     quiet_inputs = [logging.getLogger(name) for name in ("maskgit.image_io", "maskgit.holes")]  # images, masks
     was_disabled = [logger.disabled for logger in quiet_inputs]
     for logger in quiet_inputs:
@@ -66,7 +77,7 @@ def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: st
     written = []
     bar = tqdm(total=len(jobs), desc="inpaint", unit="img", disable=not progress)
     try:
-        _fill_batches(jobs, out_dir, convention, fill, batch_size, trace_dir, written, bar)
+        _fill_batches(jobs, out_dir, convention, fill, batch_size, trace_dir, written, bar, kept)
     finally:
         for logger, disabled in zip(quiet_inputs, was_disabled):
             logger.disabled = disabled
@@ -75,12 +86,13 @@ def inpaint_jobs(jobs: Sequence[InpaintJob], out_dir: str | Path, convention: st
 
 
 def _fill_batches(jobs: Sequence[InpaintJob], out_dir: Path, convention: str, fill: Filler, batch_size: int,
-                  trace_dir: Optional[str | Path], written: list[Path], bar: tqdm) -> None:
+                  trace_dir: Optional[str | Path], written: list[Path], bar: tqdm,
+                  kept: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
     from .trace import save_trace
 
     for start in range(0, len(jobs), batch_size):
         batch = list(jobs[start : start + batch_size])
-        loaded = [load_job(job, convention) for job in batch]
+        loaded = [kept.pop(start + j) if start + j in kept else load_job(job, convention) for j, job in enumerate(batch)]
         indices = list(range(start, start + len(batch)))
         images, traces = fill([im for im, _ in loaded], [h for _, h in loaded], indices)
         for j, (job, image) in enumerate(zip(batch, images)):
