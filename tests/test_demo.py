@@ -203,9 +203,11 @@ def test_requests_beyond_the_queue_limit_get_503_and_finished_ones_free_their_pl
     one = TestClient(create_app(micro_pipe, max_pending=1))
     for _ in range(3):  # each finished request gives its place back
         assert one.post("/api/inpaint", json=payload).status_code == 200
-    full = TestClient(create_app(micro_pipe, max_pending=0))
-    busy = full.post("/api/inpaint", json=payload)
-    assert busy.status_code == 503 and "busy" in busy.json()["error"]
+    with one.stream("POST", "/api/inpaint", json=payload) as running:  # holds the only place while open
+        busy = one.post("/api/inpaint", json=payload)
+        assert busy.status_code == 503 and "busy" in busy.json()["error"]
+        assert running.status_code == 200
+    assert one.post("/api/inpaint", json=payload).status_code == 200  # its place is free again
 
 
 def test_a_streamed_upload_without_a_length_is_cut_off_at_the_limit(client):

@@ -64,13 +64,14 @@ def test_each_input_is_read_once(tmp_path, monkeypatch):
         mask = np.zeros((32, 32), np.uint8)
         mask[8:16, 8:16] = 255
         Image.fromarray(mask, mode="L").save(tmp_path / f"{name}_mask.png")
-    reads = []
-    real = run.load_image
+    reads, mask_reads = [], []
+    real, real_mask = run.load_image, run.load_mask
     monkeypatch.setattr(run, "load_image", lambda path: reads.append(path) or real(path))
+    monkeypatch.setattr(run, "load_mask", lambda path, *a, **k: mask_reads.append(path) or real_mask(path, *a, **k))
     args = ["inpaint", "--method", "gray", *[str(tmp_path / f"{n}.png") for n in "abc"], "--masks",
             *[str(tmp_path / f"{n}_mask.png") for n in "abc"], "--mask-convention", "white-hole", "--batch-size", "2",
             "--out", str(tmp_path / "out"), "-q"]
-    assert main(args) == 0 and len(reads) == 3
+    assert main(args) == 0 and len(reads) == 3 and len(mask_reads) == 3
     monkeypatch.setattr(run, "KEEP_BYTES", 0)  # beyond the memory budget the inputs are read again
     reads.clear()
     assert main(args[:-3] + ["--out", str(tmp_path / "out2"), "-q"]) == 0 and len(reads) == 6

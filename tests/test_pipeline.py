@@ -360,14 +360,16 @@ def test_exported_code_patches_load_with_the_model_and_are_never_recomputed(micr
     image, hole = _images(1)[0], brush_holes(1)[0]
     loaded.inpaint(image, hole, generator=gens(1), pixel_evidence=2.0)  # uses them, computes nothing
     monkeypatch.undo()
-    # Patches of other weights are ignored (with a warning) and computed again.
-    with torch.no_grad():
-        micro_pipe.tokenizer.quantizer.codebook.weight.mul_(1.1)
-    micro_pipe.tokenizer.save_pretrained(folder / "tokenizer")
-    with caplog.at_level("WARNING"):
-        other = MaskGIT.from_pretrained(folder)
-    assert "other tokenizer weights" in caplog.text
-    assert torch.equal(other.code_patches, other.tokenizer.code_patches())
+    # Patches of other weights (another codebook, or only another decoder) are ignored with a warning.
+    for weight in (micro_pipe.tokenizer.decoder.conv_out.weight, micro_pipe.tokenizer.quantizer.codebook.weight):
+        with torch.no_grad():
+            weight.mul_(1.1)
+        micro_pipe.tokenizer.save_pretrained(folder / "tokenizer")
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            other = MaskGIT.from_pretrained(folder)
+        assert "other tokenizer weights" in caplog.text
+        assert torch.equal(other.code_patches, other.tokenizer.code_patches())
     # A save without them removes a stale file.
     micro_pipe.save_pretrained(folder)
     assert not (folder / CODE_PATCHES_NAME).exists()
@@ -426,3 +428,14 @@ def test_a_large_image_is_inpainted_in_a_crop_around_its_hole(micro_pipe, monkey
     out = np.asarray(micro_pipe.inpaint(image, hole, generator=gens(1)).images[0])
     assert resized == [((40, 40), (32, 32)), ((32, 32), (40, 40))]  # a 40-pixel crop in, and back
     assert np.array_equal(out[~hole], image[~hole]) and not np.array_equal(out[hole], image[hole])
+
+
+def test_windows_keep_context_around_the_hole_and_all_of_small_images():
+    from maskgit.windows import Window, choose_window
+
+    band = np.zeros((50, 100), bool)
+    band[:, 25:75] = True  # a crop of the hole's size would hold nothing but hole
+    assert choose_window(band, 32) == Window(-25, 0, 100)
+    small = np.zeros((40, 60), bool)
+    small[10:20, 10:20] = True
+    assert choose_window(small, 64) == Window(-10, 0, 60)  # smaller than the model: the whole image

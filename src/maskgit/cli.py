@@ -437,8 +437,9 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
                    help="plain: the tokenizer's decoder (tokens only); guided: the model's mask-aware decoder, which "
                         "also sees the known pixels (models trained with `maskgit train-decoder`)")
     p.add_argument("--no-composite", dest="composite", action="store_const", const=False,
-                   help="return the decoder's output without pasting known pixels back (the guided decoder "
-                        "keeps them at the model's size by itself)")
+                   help="return the decoder's output without pasting known pixels back (for an input larger "
+                        "than the model inpainted in a crop, only the crop is the decoder's; the guided decoder "
+                        "keeps known pixels at the model's size by itself)")
     p.add_argument("--window", choices=["auto", "whole"],
                    help="inputs of another size than the model's: auto inpaints a square crop around the hole "
                         "when that keeps more detail, else the whole image mirror-padded to a square (never "
@@ -614,7 +615,12 @@ def _int_list(text: str) -> list[int]:
 def _seeds(text: str) -> list[int]:
     values = _int_list(text)
     if len(values) == 1 and "," not in text:
+        if values[0] < 1:
+            raise argparse.ArgumentTypeError(f"a lone number is a count of seeds (0..N-1) and must be >= 1, got "
+                                             f"{text!r}; for seed 0 alone write '0,'")
         return list(range(values[0]))  # a count, as before
+    if not values:
+        raise argparse.ArgumentTypeError("no seeds given")
     return values
 
 
@@ -668,8 +674,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweet-spots", type=_sweet_spots, default=[None],
                    help="comma-separated stop steps; 0 = no sweet spot (decode all T steps) (default: 0)")
     p.add_argument("--seeds", type=_seeds, default=[0],
-                   help="sampling seeds of every setting, comma-separated (0,1,2), or a count N for 0..N-1; "
-                        "the summary gives mean and standard deviation over them (default: 0)")
+                   help="sampling seeds of every setting, comma-separated (0,1,2; '5,' is seed 5 alone); a lone "
+                        "number N means the N seeds 0..N-1; the summary gives mean and standard deviation over "
+                        "them (default: seed 0)")
     _add_sampling_options(p)  # the base settings every cell of the grid shares
     p.add_argument("--out", required=True, help="sweep folder: results/, sweep.csv, summary.csv, fid_vs_steps.png")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch")

@@ -314,6 +314,14 @@ class GuidedDecoderTrainingConfig:
 DECODERS = ("plain", "guided")  # SamplingConfig.decoder
 
 
+def __getattr__(name: str) -> Any:
+    if name == "CONFIDENCE_RULES":  # its old home; the table lives in confidence.py
+        from .confidence import CONFIDENCE_RULES
+
+        return CONFIDENCE_RULES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @dataclass
 class SamplingConfig:
     """Defaults of iterative decoding; `MaskGIT.inpaint` keyword arguments override them per call."""

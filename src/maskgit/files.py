@@ -12,7 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, write_csv  # noqa: F401  (write_csv: re-exported, its old home)
 from .config import config_from_dict, config_to_dict
 from .errors import CheckpointError, ConfigError
 

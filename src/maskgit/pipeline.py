@@ -25,7 +25,6 @@ from .masks import tokens_from_hole
 from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
 from .seeding import generators_from
 from .tokenizer import VQGAN, GuidedDecoder
-from .tokenizer.guided import codebook_checksum
 from .transformer import BidirectionalTransformer
 from .windows import Window, choose_window
 
@@ -404,7 +403,7 @@ class MaskGIT:
         self.tokenizer.save_pretrained(directory / "tokenizer", dtype, max_shard_bytes)
         if code_patches:
             saved = VQGAN.from_pretrained(directory / "tokenizer").to(self.device)
-            save_code_patches(saved.code_patches(), codebook_checksum(saved), directory / CODE_PATCHES_NAME)
+            save_code_patches(saved.code_patches(), decoding_checksum(saved), directory / CODE_PATCHES_NAME)
         elif (directory / CODE_PATCHES_NAME).is_file():
             (directory / CODE_PATCHES_NAME).unlink()  # an earlier save's, perhaps of other weights
         self.transformer.save_pretrained(directory / "transformer", dtype, max_shard_bytes)
@@ -447,15 +446,22 @@ class MaskGIT:
         return pipe
 
 
+def decoding_checksum(tokenizer: VQGAN) -> float:
+    """Sum of |w| over the codebook, post-quant conv and decoder: what code patches depend on (another
+    decoder with the same codebook, e.g. after a decoder-only fine-tune, gives another sum)."""
+    parts = [tokenizer.quantizer.codebook, tokenizer.post_quant_conv, tokenizer.decoder]
+    return float(sum(p.detach().double().abs().sum() for part in parts for p in part.parameters()))
+
+
 def save_code_patches(patches: torch.Tensor, checksum: float, path: Path) -> None:
-    """`patches` (K, 3, p, p) float32 with the codebook checksum of the tokenizer they belong to, atomically."""
+    """`patches` (K, 3, p, p) float32 with the `decoding_checksum` of the tokenizer they belong to, atomically."""
     from safetensors.torch import save_file
 
     from .atomic import atomic_path
 
     with atomic_path(path) as tmp:
         save_file({"code_patches": patches.detach().float().cpu().contiguous()}, str(tmp),
-                  metadata={"codebook_checksum": repr(checksum)})
+                  metadata={"decoding_checksum": repr(checksum)})
 
 
 def load_code_patches(path: Path, tokenizer: VQGAN, device: torch.device) -> Optional[torch.Tensor]:
@@ -466,13 +472,14 @@ def load_code_patches(path: Path, tokenizer: VQGAN, device: torch.device) -> Opt
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            patches, stored = f.get_tensor("code_patches"), float(f.metadata().get("codebook_checksum", "nan"))
+            patches, stored = f.get_tensor("code_patches"), float(f.metadata().get("decoding_checksum", "nan"))
     except Exception as exc:  # a damaged cache is recomputed, never fatal
         logging.getLogger(__name__).warning("ignoring %s (%s); the code patches will be computed", path, exc)
         return None
     c = tokenizer.config
     size = c.resolution // c.token_grid
-    if patches.shape != (c.codebook_size, c.in_channels, size, size) or stored != codebook_checksum(tokenizer):
+    expected = decoding_checksum(tokenizer)
+    if patches.shape != (c.codebook_size, c.in_channels, size, size) or abs(stored - expected) > 1e-6 * abs(expected):
         logging.getLogger(__name__).warning("ignoring %s: made for other tokenizer weights; the code patches "
                                             "will be computed", path)
         return None

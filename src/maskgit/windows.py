@@ -6,11 +6,12 @@ resolution, inpainted, resized back and pasted at its place; only hole pixels ch
 
 - `"auto"` (the default): a crop around the hole's bounding box, twice its side (so the hole
   covers about a quarter of the window or less, as in training), at least the model's resolution
-  and at most the image's shorter side — taken when it is smaller than the whole image, i.e. when
-  it keeps more of the image's detail. A 640×480 photo with a 60-pixel hole is inpainted in a
+  and at most the image's shorter side — taken when it is smaller than the whole image (so it keeps
+  more of the image's detail) and still leaves context around the hole (at least 1.5 times its extent). A 640×480 photo with a 60-pixel hole is inpainted in a
   120×120 crop rather than as a 64-pixel thumbnail of the whole photo.
-- `"whole"`, or when the hole is too large for a crop: the whole image, padded to a square by
-  mirroring its border (the aspect ratio is kept; the padding is context only and is cut away).
+- `"whole"`, for images no larger than the model, or when the hole is too large for a crop: the
+  whole image, padded to a square by mirroring its border (the aspect ratio is kept; the padding is
+  context only and is cut away; a hole at the border is mirrored into the padding and filled too).
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ def choose_window(hole: np.ndarray, resolution: int, mode: str = "auto") -> Wind
     h, w = hole.shape
     side = max(h, w)
     whole = Window((h - side) // 2, (w - side) // 2, side)
-    if (h, w) == (resolution, resolution) or mode == "whole" or not hole.any():
-        return whole
+    if mode == "whole" or min(h, w) <= resolution or not hole.any():
+        return whole  # an image no larger than the model keeps all its pixels anyway
     ys, xs = np.nonzero(hole)
     extent = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
     size = min(max(2 * extent, resolution), min(h, w))
-    if not extent <= size < side:
-        return whole  # the hole needs (nearly) the whole image, or the image is no larger than the model
+    if size < 1.5 * extent or size >= side:
+        return whole  # too little context around the hole in a crop, or no detail to gain
     # Centred on the hole's box, moved inside the image.
     top = min(max(0, math.floor((ys.min() + ys.max() + 1 - size) / 2)), h - size)
     left = min(max(0, math.floor((xs.min() + xs.max() + 1 - size) / 2)), w - size)

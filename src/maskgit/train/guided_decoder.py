@@ -121,9 +121,10 @@ def _batch(dataset: ImageFolder, indices: list[int], cfg: GuidedDecoderTrainingC
 
 
 def hole_patches(holes: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """(B, 1, h, w) weights of a discriminator's patch logits: 1 where the patch's cell of the image
-    touches the hole (`holes` (B, H, W) bool), else 0. Known-only patches are the same in real and
-    composited images, so they teach the discriminator nothing."""
+    """(B, 1, h, w) weights of a discriminator's patch logits: 1 where the patch's own cell of the
+    image (H/h x W/w pixels) touches the hole (`holes` (B, H, W) bool), else 0. The losses are taken
+    over the patches centred on the hole; patches whose cell is known but whose wider receptive field
+    reaches into the hole are left out too (they judge mostly known pixels)."""
     return F.adaptive_max_pool2d(holes[:, None].float(), logits.shape[-2:])
 
 
@@ -244,7 +245,7 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
         meter.add({f"train/{k}": v for k, v in logs.items()}, items=len(clean))
         bar.update(1)
         step = done = step + 1
-        if disc is not None and done == cfg.disc_start:  # the same run without the GAN, for comparison
+        if disc is not None and done == cfg.disc_start:  # the same run without the GAN, for comparison (disc_start > 0)
             decoder.save_pretrained(out_dir / BEFORE_GAN_DIR)
         final = done >= plan_end(plan, done, ctx, bar)
         if every(done, cfg.log_every, final):
