@@ -439,3 +439,14 @@ def test_windows_keep_context_around_the_hole_and_all_of_small_images():
     small = np.zeros((40, 60), bool)
     small[10:20, 10:20] = True
     assert choose_window(small, 64) == Window(-10, 0, 60)  # smaller than the model: the whole image
+
+
+def test_masks_one_pixel_wide_or_with_channel_axes_are_read_as_holes():
+    from maskgit.holes import as_holes
+
+    thin = np.array([[True], [False], [True]])
+    assert np.array_equal(as_holes([thin], [(3, 1)], "white-hole")[0], thin)
+    square = np.zeros((4, 4), bool)
+    square[1, 2] = True
+    for shaped in (square[None], square[None, None], square[..., None]):
+        assert np.array_equal(as_holes([shaped], [(4, 4)], "white-hole")[0], square)

@@ -152,7 +152,10 @@ def as_holes(masks: Any, sizes: list[tuple[int, int]], convention: str) -> list[
             hole = hole_from_gray(np.asarray(mask.convert("L")), convention)
         else:
             array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
-            array = array.squeeze()
+            while array.ndim > 2 and array.shape[0] == 1:  # (1, H, W) or (1, 1, H, W): a channel or batch axis
+                array = array[0]
+            if array.ndim == 3 and array.shape[-1] == 1:  # (H, W, 1)
+                array = array[..., 0]
             if array.ndim == 3:  # colour mask: luminance
                 array = np.asarray(Image.fromarray(array[..., :3].astype(np.uint8)).convert("L"))
             if array.ndim != 2:
