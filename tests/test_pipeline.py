@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import brush_holes, gens, micro_transformer_config
+from helpers import REPO, brush_holes, gens, micro_transformer_config
 from PIL import Image
 
 from maskgit.cli import main
@@ -450,3 +450,18 @@ def test_masks_one_pixel_wide_or_with_channel_axes_are_read_as_holes():
     square[1, 2] = True
     for shaped in (square[None], square[None, None], square[..., None]):
         assert np.array_equal(as_holes([shaped], [(4, 4)], "white-hole")[0], square)
+
+
+def test_int8_quantized_transformer_inpaints_alike_and_keeps_known_pixels(micro_pipe, tmp_path):
+    import copy
+
+    quantized = MaskGIT(micro_pipe.tokenizer, copy.deepcopy(micro_pipe.transformer), micro_pipe.sampling).quantize_int8()
+    assert not any(type(m) is torch.nn.Linear for m in quantized.transformer.modules())  # every linear replaced
+    images, holes = _images(4), brush_holes(4)
+    x = torch.randint(0, 32, (3, 64))
+    assert torch.corrcoef(torch.stack([micro_pipe.transformer(x).flatten(), quantized.transformer(x).flatten()]))[0, 1] > 0.99
+    out = quantized.inpaint(images, holes, generator=gens(4)).images
+    assert all(np.array_equal(np.asarray(o)[~h], im[~h]) for o, h, im in zip(out, holes, images))
+    model = micro_pipe.save_pretrained(tmp_path / "model")
+    assert main(["inpaint", "--model", str(model), str(REPO / "examples" / "lab-samples"), "--int8", "--steps", "2",
+                 "--out", str(tmp_path / "out"), "-q"]) == 0

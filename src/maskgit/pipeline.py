@@ -111,6 +111,23 @@ class MaskGIT:
             self.guided_decoder.to(device=device)
         return self
 
+    def quantize_int8(self) -> "MaskGIT":
+        """Quantize the transformer's linear layers to int8 (PyTorch's dynamic quantization: int8
+        weights, activations quantized per batch), for CPU inference: about 3x faster on 2 cores at
+        the same quality (docs/performance.md). CPU only; the tokenizer and decoders stay float32."""
+        import warnings
+
+        if self.device.type != "cpu":
+            raise ConfigError("int8 quantization is for CPU inference; this model is on " + str(self.device))
+        try:
+            quantize_dynamic = torch.ao.quantization.quantize_dynamic
+        except AttributeError:
+            raise ConfigError(f"this PyTorch ({torch.__version__}) has no torch.ao.quantization.quantize_dynamic") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+            self.transformer = quantize_dynamic(self.transformer, {torch.nn.Linear}, dtype=torch.qint8)
+        return self
+
     @torch.no_grad()
     def inpaint(
         self,
