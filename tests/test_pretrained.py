@@ -75,9 +75,27 @@ def test_the_model_cards_figures_match_a_recomputation(shared, tmp_path):
             shutil.copy(cases / folder / name, subset / folder / name)
     assert main(["inpaint", str(subset), "--out", str(tmp_path / "filled"), "--seed", "0", "-q"]) == 0
     report = evaluate_folders(tmp_path / "filled", subset, progress=False)
-    fid, lpips, psnr = _card_row(f"first {SUBSET}")
+    fid, lpips, psnr = _card_row(f"guided defaults on the first {SUBSET}")
     assert report.fid == pytest.approx(fid, abs=0.3)
     assert report.lpips == pytest.approx(lpips, abs=0.002)
     assert report.psnr_hole == pytest.approx(psnr, abs=0.05)
-    _, full_lpips, full_psnr = _card_row("defaults")
+    _, full_lpips, full_psnr = _card_row("guided defaults: guided decoder")
     assert abs(report.lpips - full_lpips) < 0.015 and abs(report.psnr_hole - full_psnr) < 1.0  # a sample of it
+
+
+@pytest.mark.parametrize("size", [(64, 64), (80, 96), (40, 50)])
+def test_the_default_model_decodes_with_its_guided_decoder_and_keeps_known_pixels(size):
+    import torch
+
+    pipe = MaskGIT.from_pretrained("catface64")
+    assert pipe.sampling.decoder == "guided" and pipe.guided_decoder is not None
+    rng = np.random.default_rng(size[0])
+    image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    hole = np.zeros(size, bool)
+    hole[size[0] // 4:size[0] // 2, size[1] // 3:size[1] // 2 + 4] = True
+    guided = np.asarray(pipe.inpaint(image, hole, generator=torch.Generator().manual_seed(0), steps=4).images[0])
+    plain = np.asarray(pipe.inpaint(image, hole, generator=torch.Generator().manual_seed(0), steps=4,
+                                    decoder="plain").images[0])
+    for out in (guided, plain):
+        assert out.shape == image.shape and np.array_equal(out[~hole], image[~hole])  # bit-exact outside the hole
+    assert not np.array_equal(guided[hole], plain[hole])  # the guided decoder paints the hole its own way
