@@ -33,6 +33,15 @@ class _StderrHandler(logging.StreamHandler):
     def stream(self, value) -> None:
         pass
 
+    def emit(self, record: logging.LogRecord) -> None:
+        """Through tqdm, so a message printed while a progress bar is drawn gets a line of its own."""
+        try:
+            from tqdm.auto import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
 
 def _setup_logging(quiet: bool) -> None:
     handler = _StderrHandler()
