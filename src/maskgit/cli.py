@@ -422,6 +422,7 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     from .confidence import CONFIDENCE_RULES
     from .config import DECODERS
     from .holes import PREFILLS
+    from .windows import WINDOWS
 
     p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
     p.add_argument("--confidence", choices=list(CONFIDENCE_RULES),
@@ -448,7 +449,7 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
                    help="return the decoder's output without pasting known pixels back (for an input larger "
                         "than the model inpainted in a crop, only the crop is the decoder's; the guided decoder "
                         "keeps known pixels at the model's size by itself)")
-    p.add_argument("--window", choices=["auto", "whole"],
+    p.add_argument("--window", choices=WINDOWS,
                    help="inputs of another size than the model's: auto inpaints a square crop around the hole "
                         "when that keeps more detail, else the whole image mirror-padded to a square (never "
                         "squashed); whole: always the whole image (default: auto)")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .atomic import atomic_write_text
+from .atomic import atomic_path, atomic_write_text
 from .config import SamplingConfig, config_from_dict, config_to_dict, with_overrides
 from .devices import pick_device  # noqa: F401  (re-exported: part of the public API)
 from .errors import CheckpointError, ConfigError, DataError
@@ -474,8 +474,6 @@ def save_code_patches(patches: torch.Tensor, checksum: float, path: Path) -> Non
     """`patches` (K, 3, p, p) float32 with the `decoding_checksum` of the tokenizer they belong to, atomically."""
     from safetensors.torch import save_file
 
-    from .atomic import atomic_path
-
     with atomic_path(path) as tmp:
         save_file({"code_patches": patches.detach().float().cpu().contiguous()}, str(tmp),
                   metadata={"decoding_checksum": repr(checksum)})
@@ -483,22 +481,19 @@ def save_code_patches(patches: torch.Tensor, checksum: float, path: Path) -> Non
 
 def load_code_patches(path: Path, tokenizer: VQGAN, device: torch.device) -> Optional[torch.Tensor]:
     """The stored code patches, or None (with a warning) when they are unreadable or belong to other weights."""
-    import logging
-
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             patches, stored = f.get_tensor("code_patches"), float(f.metadata().get("decoding_checksum", "nan"))
     except Exception as exc:  # a damaged cache is recomputed, never fatal
-        logging.getLogger(__name__).warning("ignoring %s (%s); the code patches will be computed", path, exc)
+        log.warning("ignoring %s (%s); the code patches will be computed", path, exc)
         return None
     c = tokenizer.config
     size = c.resolution // c.token_grid
     expected = decoding_checksum(tokenizer)
     if patches.shape != (c.codebook_size, c.in_channels, size, size) or abs(stored - expected) > 1e-6 * abs(expected):
-        logging.getLogger(__name__).warning("ignoring %s: made for other tokenizer weights; the code patches "
-                                            "will be computed", path)
+        log.warning("ignoring %s: made for other tokenizer weights; the code patches will be computed", path)
         return None
     return patches.to(device)
 
@@ -530,6 +525,7 @@ def _resize_reach(hole: np.ndarray, size: int) -> np.ndarray:
     pixel of `hole` (H, W) bool (the same kernel, resizing the hole as a float image)."""
     weights = Image.fromarray(hole.astype(np.float32), mode="F").resize((size, size), Image.Resampling.BICUBIC)
     return np.abs(np.asarray(weights)) > 1e-6
+
 
 def _as_image_list(images: Union[ImageInput, Sequence[ImageInput]]) -> list[np.ndarray]:
     """Images of any accepted kind -> list of (H, W, 3) uint8 arrays."""
