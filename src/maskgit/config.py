@@ -127,8 +127,27 @@ def _tokenizer_tiny() -> TokenizerTrainingConfig:
     )
 
 
+def _tokenizer_small_cpu() -> TokenizerTrainingConfig:
+    """About 30 minutes on 2 CPU cores (3,000 steps at ~27 images/s): the CPU recipe's tokenizer, L1 + codebook + GAN."""
+    return dataclasses.replace(
+        _tokenizer_tiny(),
+        model=TokenizerConfig(resolution=64, base_channels=32, channel_multipliers=(1, 2, 2), num_res_blocks=1,
+                              norm_groups=16, codebook_size=256, codebook_dim=32),
+        batch_size=16, max_steps=3_000, learning_rate=5e-4, warmup_steps=200, lr_decay="cosine", disc_start=2_000,
+        disc_channels=32, reseed_every=200, log_every=50, sample_every=1_000, checkpoint_every=500,
+    )  # no LPIPS term (the tiny preset's): as the CPU recipe was measured
+
+
+def _tokenizer_catface64_gpu() -> TokenizerTrainingConfig:
+    """catface64 on one GPU under a budget: a larger batch, its learning rate, the GAN early enough to matter."""
+    return dataclasses.replace(_tokenizer_catface64(), batch_size=256, learning_rate=4e-4, warmup_steps=300,
+                               disc_start=3_000, log_every=100, sample_every=2_000, checkpoint_every=2_000)
+
+
 TOKENIZER_PRESETS: dict[str, Callable[[], TokenizerTrainingConfig]] = {
     "catface64": _tokenizer_catface64,
+    "catface64-gpu": _tokenizer_catface64_gpu,
+    "small-cpu": _tokenizer_small_cpu,
     "tiny": _tokenizer_tiny,
 }
 
@@ -415,9 +434,29 @@ def _transformer_tiny() -> TransformerTrainingConfig:
     )
 
 
+def _transformer_catface64_gpu() -> TransformerTrainingConfig:
+    """catface64's transformer on one GPU under a budget: batch 256 in bf16, a short warm-up."""
+    return dataclasses.replace(_transformer_catface64(), batch_size=256, learning_rate=5e-4, warmup_steps=300,
+                               val_every=1_000, log_every=100, checkpoint_every=2_000)
+
+
+def _transformer_small_cpu() -> TransformerTrainingConfig:
+    """The CPU recipe's transformer: 0.8M parameters, ~35 images/s on 2 cores; three quarters of the rows
+    are inpainting cases as inference sees them (Navier-Stokes pre-fill, hints; docs/quality.md)."""
+    return dataclasses.replace(
+        _transformer_catface64(),
+        model=TransformerConfig(codebook_size=256, dim=128, num_layers=4, num_heads=4, mlp_dim=512, hints=True),
+        batch_size=32, max_steps=100_000, learning_rate=1e-3, warmup_steps=100, weight_decay=0.01,
+        inpaint_mask_prob=0.75, context_prefill="navier-stokes", contexts_per_image=2, ema_decay=0.995,
+        val_every=500, log_every=50, checkpoint_every=500,
+    )
+
+
 TRANSFORMER_PRESETS: dict[str, Callable[[], TransformerTrainingConfig]] = {
     "lab": _transformer_lab,
     "catface64": _transformer_catface64,
+    "catface64-gpu": _transformer_catface64_gpu,
+    "small-cpu": _transformer_small_cpu,
     "tiny": _transformer_tiny,
 }
 
@@ -427,8 +466,23 @@ def _guided_decoder_tiny() -> GuidedDecoderTrainingConfig:
                                        perceptual_weight=0.0, predict_steps=2, log_every=5, checkpoint_every=10)
 
 
+def _guided_decoder_small_cpu() -> GuidedDecoderTrainingConfig:
+    """The CPU recipe's guided decoder; LPIPS with AlexNet, as VGG's costs 20x more on a CPU."""
+    return GuidedDecoderTrainingConfig(guide_channels=32, batch_size=16, max_steps=3_000, learning_rate=3e-4,
+                                       warmup_steps=50, mask_kind="brush", prefill="navier-stokes", log_every=25,
+                                       checkpoint_every=500, perceptual_net="alex")
+
+
+def _guided_decoder_catface64_gpu() -> GuidedDecoderTrainingConfig:
+    return GuidedDecoderTrainingConfig(guide_channels=64, batch_size=128, max_steps=5_000, learning_rate=3e-4,
+                                       warmup_steps=100, mask_kind="brush", prefill="navier-stokes", log_every=50,
+                                       checkpoint_every=1_000)
+
+
 GUIDED_DECODER_PRESETS: dict[str, Callable[[], GuidedDecoderTrainingConfig]] = {
     "default": GuidedDecoderTrainingConfig,
+    "catface64-gpu": _guided_decoder_catface64_gpu,
+    "small-cpu": _guided_decoder_small_cpu,
     "tiny": _guided_decoder_tiny,
 }
 
