@@ -199,6 +199,22 @@ def check_model_config(state: Optional[dict], model_config: Any, out_dir: Path) 
         raise CheckpointError(f"{out_dir}: the model config differs from the checkpoint's; resume with the run's config.yaml")
 
 
+def load_init_weights(model: torch.nn.Module, source: torch.nn.Module, path: str | Path,
+                      ignore: tuple[str, ...] = ()) -> None:
+    """Start a fresh run from `source`'s weights (fine-tuning); the two must have one architecture
+    (config fields in `ignore` may differ)."""
+    from ..config import config_to_dict
+    from ..errors import ConfigError
+
+    mine, theirs = config_to_dict(model.config), config_to_dict(source.config)
+    differ = [k for k, v in mine.items() if k not in ignore and theirs.get(k) != v]
+    if differ:
+        raise ConfigError(f"{path}: its architecture differs from the config's ({', '.join(differ)}); "
+                          "fine-tuning needs the same one")
+    model.load_state_dict(source.state_dict())
+    log.info("weights initialised from %s", path)
+
+
 def record_run(out_dir: Path, cfg: Any, inputs: dict[str, Any], main: bool) -> None:
     """`config.yaml` and `run.json` (the inputs, for --resume), written by the main process only."""
     from ..config import save_config

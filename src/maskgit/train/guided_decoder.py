@@ -48,6 +48,7 @@ from .common import (
     clip_gradients,
     every,
     finish_timed_run,
+    load_init_weights,
     learning_rate,
     make_deterministic,
     open_run,
@@ -70,12 +71,14 @@ LOG_COLUMNS = ["train/loss", "train/l1_hole", "train/lpips", "train/l1_hole_plai
 def train_guided_decoder(config: GuidedDecoderTrainingConfig, model: str | Path, data_dir: str | Path,
                          out_dir: str | Path, *, resume: bool = False, device: Optional[str | torch.device] = None,
                          stop_after: Optional[int] = None, time_limit: Optional[float] = None,
-                         deterministic: bool = False, progress: bool = True) -> Path:
+                         deterministic: bool = False, progress: bool = True,
+                         init: Optional[str | Path] = None) -> Path:
     """Train a guided decoder for the MaskGIT model `model` on the images under `data_dir`.
 
     Writes checkpoints, `metrics.csv`, samples and the decoder (`out_dir/guided_decoder`), which
     `maskgit export --guided-decoder` adds to a model folder. `resume`, `stop_after`, `time_limit`
-    (seconds) work as in the other training commands. Returns the decoder's folder.
+    (seconds) work as in the other training commands. A fresh run starts from the model's tokenizer
+    decoder, or from the guided decoder folder `init` (fine-tuning). Returns the decoder's folder.
     """
     started = time.perf_counter()
     if deterministic:
@@ -84,7 +87,7 @@ def train_guided_decoder(config: GuidedDecoderTrainingConfig, model: str | Path,
         if ctx.world_size > 1:
             raise ValueError("train-decoder runs on one process")
         return _train(config, Path(model), Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress,
-                      time_limit, started)
+                      time_limit, started, init)
 
 
 def _hole_tokens(pipe: MaskGIT, cfg: GuidedDecoderTrainingConfig, true_ids: torch.Tensor, hint_ids: torch.Tensor,
@@ -159,7 +162,8 @@ def _losses(output: torch.Tensor, target: torch.Tensor, holes: torch.Tensor, lpi
 
 
 def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, out_dir: Path,
-           ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool, time_limit: Optional[float], started: float) -> Path:
+           ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool, time_limit: Optional[float], started: float,
+           init: Optional[str | Path] = None) -> Path:
     from tqdm.auto import tqdm
 
     device = ctx.device
@@ -171,6 +175,9 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
     lpips = LPIPS.pretrained(cfg.perceptual_net).to(device).requires_grad_(False) if cfg.perceptual_weight > 0 else None
     torch.manual_seed(cfg.seed)
     decoder = GuidedDecoder.from_tokenizer(pipe.tokenizer, cfg.guide_channels).to(device).train()
+    if init is not None and state is None:
+        # The checksum names the codebook; a fine-tuned tokenizer's differs from the one `init` was made for.
+        load_init_weights(decoder, GuidedDecoder.from_pretrained(init), init, ignore=("codebook_checksum",))
     if state is not None and state["config"]["guide_channels"] != cfg.guide_channels:
         raise ValueError("guide_channels differs from the checkpoint's")
     from ..pipeline import resolve_model

@@ -33,6 +33,7 @@ from .common import (
     clip_gradients,
     every,
     finish_timed_run,
+    load_init_weights,
     learning_rate,
     make_deterministic,
     open_run,
@@ -62,6 +63,7 @@ def train_tokenizer(
     time_limit: Optional[float] = None,
     deterministic: bool = False,
     progress: bool = True,
+    init: Optional[str | Path] = None,
 ) -> Path:
     """Train a VQGAN on every image under `data_dir`; write checkpoints, logs and samples to `out_dir`.
 
@@ -70,6 +72,8 @@ def train_tokenizer(
         stop_after: stop (with a checkpoint) once this global step is reached, e.g. to split a run.
         time_limit: wall-clock budget in seconds (set-up included): the run ends, with a checkpoint,
             at the last step that fits, and `config.yaml` records the steps it made.
+        init: a tokenizer folder whose weights a fresh run starts from (fine-tuning); its
+            architecture must be `config.model`'s. Ignored on resume (the checkpoint has the weights).
     Returns:
         The folder of the exported tokenizer (`out_dir/tokenizer`).
     """
@@ -77,12 +81,13 @@ def train_tokenizer(
     if deterministic:
         make_deterministic()
     with distributed.session(device) as ctx:
-        return _train(config, Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress, time_limit, plan_started)
+        return _train(config, Path(data_dir), Path(out_dir), ctx, resume, stop_after, progress, time_limit, plan_started,
+                      init)
 
 
 def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: distributed.DistributedContext,
            resume: bool, stop_after: Optional[int], progress: bool, time_limit: Optional[float] = None,
-           plan_started: Optional[float] = None) -> Path:
+           plan_started: Optional[float] = None, init: Optional[str | Path] = None) -> Path:
     device, main = ctx.device, ctx.is_main
     state = open_run(out_dir, resume, CHECKPOINT_KIND)
     check_model_config(state, cfg.model, out_dir)
@@ -91,6 +96,8 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = VQGAN(cfg.model).to(device)
+    if init is not None and state is None:
+        load_init_weights(model, VQGAN.from_pretrained(init), init)
     disc = PatchDiscriminator(cfg.model.in_channels, cfg.disc_channels, cfg.disc_layers, cfg.model.norm_groups).to(device)
     loss_fn = VQGANLoss(cfg).to(device)  # loads the LPIPS weights: fails before anything is written
     # Only now that everything loaded: a failed start leaves no debris.

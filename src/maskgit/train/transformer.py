@@ -47,6 +47,7 @@ from .common import (
     clip_gradients,
     every,
     finish_timed_run,
+    load_init_weights,
     learning_rate,
     make_deterministic,
     open_run,
@@ -150,6 +151,7 @@ def train_transformer(
     time_limit: Optional[float] = None,
     deterministic: bool = False,
     progress: bool = True,
+    init: Optional[str | Path] = None,
 ) -> Path:
     """Train the transformer on a token cache (or an image folder, encoded first) with a frozen tokenizer.
 
@@ -157,19 +159,21 @@ def train_transformer(
     weights, `sampling.json`) beside `checkpoint.pt`, `config.yaml`, `metrics.csv`, `tensorboard/`.
     With `time_limit` (seconds) the run ends when the budget would run out, its learning-rate
     schedule laid out over the steps that fit (`max_steps` then only caps them), and `config.yaml`
-    records the steps it made. Returns the run folder.
+    records the steps it made. `init`: a transformer folder a fresh run starts from (fine-tuning;
+    the same architecture as `config.model`). Returns the run folder.
     """
     plan_started = time.perf_counter()
     if deterministic:
         make_deterministic()
     with distributed.session(device) as ctx:
         return _train(config, Path(tokenizer_path), Path(tokens), Path(out_dir), ctx, resume, stop_after, progress,
-                      time_limit, plan_started)
+                      time_limit, plan_started, init)
 
 
 def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Path, out_dir: Path,
            ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool,
-           time_limit: Optional[float] = None, plan_started: Optional[float] = None) -> Path:
+           time_limit: Optional[float] = None, plan_started: Optional[float] = None,
+           init: Optional[str | Path] = None) -> Path:
     device, main = ctx.device, ctx.is_main
     state = open_run(out_dir, resume, CHECKPOINT_KIND)
     tokenizer_dir = resolve_tokenizer_dir(tokenizer_path)
@@ -204,6 +208,8 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = BidirectionalTransformer(cfg.model).to(device)
+    if init is not None and state is None:
+        load_init_weights(model, BidirectionalTransformer.from_pretrained(init), init)
     optimizer = adamw(model, cfg.learning_rate, cfg.adam_betas, cfg.weight_decay, device)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     start_step = 0
