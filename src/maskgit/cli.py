@@ -763,10 +763,65 @@ class _SubParser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(**kwargs)
 
+# --- fit ---------------------------------------------------------------------------------------
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from .train.fit import FitOptions, fit
+
+    if args.resume:
+        given = [f"--{name.replace('_', '-')}" for name in ("data", "out", "resolution", "init", "recipe", "tokenizer_config",
+                                                            "transformer_config", "decoder_config", "time_limit")
+                 if getattr(args, name) is not None]
+        if given:
+            raise MaskgitError(f"--resume continues a fit as it was started; drop {', '.join(given)}")
+        fit(FitOptions(data="", out=args.resume), resume=True, progress=not args.quiet)
+        return
+    if not args.data or not args.out:
+        raise MaskgitError("fit needs --data DIR and --out MODEL (or --resume MODEL)")
+    options = FitOptions(data=args.data, out=args.out, time_limit=args.time_limit or 120.0, device=args.device,
+                         resolution=args.resolution, init=args.init, recipe=args.recipe or "auto",
+                         tokenizer_config=args.tokenizer_config, transformer_config=args.transformer_config,
+                         decoder_config=args.decoder_config, min_images=args.min_images)
+    fit(options, progress=not args.quiet)
+
+
+def _add_fit(sub: argparse._SubParsersAction) -> None:
+    from .train.fit import MIN_IMAGES, RESOLUTIONS
+
+    p = sub.add_parser("fit", help="train and evaluate a model on your own folder of images, in one command",
+                       description="Turn a folder of images into an evaluated inpainting model: split off held-out "
+                                   "images, train the tokenizer, the transformer and the guided decoder, each on its "
+                                   "share of one wall-clock budget, export, choose the sampling defaults on held-out "
+                                   "cases and write a model card (MODEL/README.md) with FID, KID, LPIPS and hole PSNR "
+                                   "beside OpenCV's inpainting on held-out test cases.")
+    p.add_argument("--data", help="folder of images (any size; centre-cropped to squares)")
+    p.add_argument("--out", help="model folder to create (must not exist or be empty)")
+    p.add_argument("--time-limit", type=_minutes, metavar="MINUTES",
+                   help="wall-clock budget for everything (default 120)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--resolution", type=int,
+                   help=f"image side in pixels: {', '.join(map(str, RESOLUTIONS))} (default: the largest not above "
+                        "the images' median short side)")
+    p.add_argument("--init", metavar="MODEL",
+                   help="fine-tune: start every stage from this model's weights (e.g. catface64), at its resolution")
+    p.add_argument("--recipe", choices=("auto", "cpu", "gpu", "tiny"),
+                   help="training presets: auto (gpu on CUDA, cpu on a CPU, tiny under 10 minutes of CPU)")
+    p.add_argument("--tokenizer-config", metavar="FILE", help="tokenizer training config (YAML) instead of the recipe's")
+    p.add_argument("--transformer-config", metavar="FILE", help="transformer training config (YAML) instead of the recipe's")
+    p.add_argument("--decoder-config", metavar="FILE", help="guided-decoder training config (YAML) instead of the recipe's")
+    p.add_argument("--min-images", type=int, default=MIN_IMAGES,
+                   help="refuse folders with fewer images than this")
+    p.add_argument("--resume", metavar="MODEL", help="continue a killed fit at the stage and checkpoint where it stopped")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    p.set_defaults(func=_fit)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     # What a newcomer runs first comes first: use, measure, then train.
     _add_inpaint, _add_evaluate, _add_make_cases, _add_sweep, _add_demo,
-    _add_train_tokenizer, _add_reconstruct, _add_encode, _add_train, _add_train_decoder, _add_export, _add_lpips,
+    _add_fit, _add_train_tokenizer, _add_reconstruct, _add_encode, _add_train, _add_train_decoder, _add_export,
+    _add_lpips,
 ]
 
 
@@ -788,8 +843,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="maskgit", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Image inpainting with MaskGIT.",
         epilog="Start here: `maskgit inpaint examples/cases --out results` fills the example holes with the shipped "
-               "model.\nThen: evaluate (scores against ground truth), train-tokenizer -> encode -> train -> "
-               "train-decoder -> export (your own model),\nsweep (compare sampling settings), demo (a local web page).")
+               "model.\nThen: evaluate (scores against ground truth), fit (a model of your own images, one command; or "
+               "step by step:\ntrain-tokenizer -> encode -> train -> train-decoder -> export), sweep (compare sampling settings), demo (a local web page).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_SubParser)
     for add in COMMANDS:
         add(sub)

@@ -1,0 +1,178 @@
+"""`maskgit fit`: folder checks, the split, budgets, the sampling rule, and (slow) every stage end to end."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskgit import cli
+from maskgit.errors import ConfigError, DataError
+from maskgit.train import fit as fit_module
+from maskgit.train.fit import (
+    FitOptions,
+    FitState,
+    adoption,
+    at_resolution,
+    choose_resolution,
+    held_out_count,
+    scan_folder,
+)
+
+
+def _images(folder: Path, count: int, size: tuple[int, int] = (64, 64)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"im{i:03d}.png")
+    return folder
+
+
+def test_held_out_share_scales_with_the_folder():
+    assert held_out_count(40) == 10  # a quarter of a small folder
+    assert held_out_count(100) == 20
+    assert held_out_count(1000) == 100  # a tenth
+    assert held_out_count(7845) == 300  # at most 300
+
+
+def test_scan_refuses_empty_small_unreadable_and_wide_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        scan_folder(tmp_path / "empty", 4, False)
+    few = _images(tmp_path / "few", 3)
+    with pytest.raises(DataError, match="3 images; fit needs at least 4"):
+        scan_folder(few, 4, False)
+    bad = _images(tmp_path / "bad", 5)
+    (bad / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(DataError, match="broken.png"):
+        scan_folder(bad, 4, False)
+    wide = _images(tmp_path / "wide", 5)
+    _images(tmp_path / "wide2", 1, (200, 64))
+    shutil.copy(tmp_path / "wide2" / "im000.png", wide / "panorama.png")
+    with pytest.raises(DataError, match="panorama.png is 200x64"):
+        scan_folder(wide, 4, False)
+    files, sizes = scan_folder(_images(tmp_path / "ok", 5, (80, 60)), 4, False)
+    assert len(files) == 5 and sizes == [(80, 60)] * 5
+
+
+def test_resolution_is_the_largest_preset_the_images_reach(tmp_path):
+    assert choose_resolution([(64, 64)] * 3, None, False, tmp_path) == 64
+    assert choose_resolution([(500, 375)] * 3, None, False, tmp_path) == 128
+    assert choose_resolution([(40, 50)] * 3, None, False, tmp_path) == 32
+    with pytest.raises(DataError, match="too small"):
+        choose_resolution([(20, 20)] * 3, None, False, tmp_path)
+    with pytest.raises(DataError, match="choose --resolution 64"):
+        choose_resolution([(64, 64)] * 3, 128, False, tmp_path)
+    with pytest.raises(ConfigError, match="no preset for --resolution 96"):
+        choose_resolution([(100, 100)] * 3, 96, False, tmp_path)
+    assert choose_resolution([(100, 100)] * 3, 96, True, tmp_path) == 96  # with a config of one's own
+
+
+def test_presets_keep_a_16x16_grid_at_128_and_halve_it_at_32():
+    from maskgit.config import load_tokenizer_training_config
+
+    cfg = load_tokenizer_training_config("small-cpu")
+    assert at_resolution(cfg, 128).model.token_grid == 16
+    assert at_resolution(cfg, 64).model.token_grid == 16
+    assert at_resolution(cfg, 32).model.token_grid == 8
+
+
+def test_the_sampling_rule_adopts_only_clear_wins_or_cheaper_ties():
+    assert adoption(9.0, 10.0, 0.4, cheaper=False) == "better by more than 2 x noise"
+    assert adoption(9.5, 10.0, 0.4, cheaper=False) is None  # within the noise: the current one stays
+    assert adoption(10.5, 10.0, 0.4, cheaper=True) == "cheaper and within 2 x noise"
+    assert adoption(11.0, 10.0, 0.4, cheaper=True) is None
+
+
+def test_budget_shares_follow_what_is_left(tmp_path):
+    state = FitState(tmp_path, {"budget_s": 1000.0, "stages": {"data": {"status": "done", "seconds": 100.0}}})
+    shares = fit_module.SHARES
+    assert state.budget_for("tokenizer") == pytest.approx(900.0 * shares["tokenizer"] / sum(shares.values()))
+    state.data["guided"] = False  # no guided decoder: its share goes to the others
+    state.data["stages"]["guided"] = {"status": "skipped", "seconds": 0.0}
+    total = sum(v for k, v in shares.items() if k != "guided")
+    assert state.budget_for("transformer") == pytest.approx(900.0 * shares["transformer"] / total)
+    state.data["stages"]["tokenizer"] = {"status": "started", "seconds": 50.0, "budget_s": 200.0}
+    assert state.budget_for("tokenizer") == pytest.approx(150.0)  # a resumed stage keeps its plan, less what it used
+
+
+def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fit_module, "_check_weights", lambda recipe, opts: None)
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "model"
+    assert cli.main(["fit", "--data", str(tmp_path / "empty"), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no images" in err and not out.exists()
+    # A file that opens but cannot be decoded fails while the data are stored: the folder is removed again.
+    data = _images(tmp_path / "data", 8)
+    png = (data / "im000.png").read_bytes()
+    (data / "truncated.png").write_bytes(png[: len(png) // 2])
+    assert cli.main(["fit", "--data", str(data), "--out", str(out), "--min-images", "4", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "truncated.png" in err and err.count("\n") == 0 and not out.exists()
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert cli.main(["fit", "--data", str(data), "--out", str(out), "-q"]) == 2
+    assert "not empty" in capsys.readouterr().err and (out / "keep.txt").read_text() == "mine"
+    assert cli.main(["fit", "--resume", str(tmp_path / "nothing"), "-q"]) == 2
+    assert "not a `maskgit fit` run" in capsys.readouterr().err
+    assert cli.main(["fit", "--resume", str(out), "--data", str(data), "-q"]) == 2
+    assert "drop --data" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fit_end_to_end_with_a_kill_between_stages_and_init(shared, tmp_path, monkeypatch):
+    from maskgit.pipeline import MaskGIT
+
+    data = tmp_path / "cats"
+    data.mkdir()
+    for path in sorted((shared / "data" / "catface64" / "train").glob("*.jpg"))[:40]:
+        shutil.copy(path, data / path.name)
+    out = tmp_path / "model"
+    options = FitOptions(data=str(data), out=str(out), time_limit=1.0, device="cpu", recipe="tiny", min_images=20)
+
+    def killed(**_):
+        raise KeyboardInterrupt
+
+    guided = fit_module._STAGE_RUNNERS["guided"]
+    monkeypatch.setitem(fit_module._STAGE_RUNNERS, "guided", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fit_module.fit(options, progress=False)
+    state = FitState.load(out)
+    assert [state.stage(s)["status"] for s in ("data", "tokenizer", "transformer", "guided")] == \
+        ["done", "done", "done", "started"]
+    tokenizer_checkpoint = (out / "fit" / "tokenizer" / "checkpoint.pt").stat().st_mtime_ns
+    monkeypatch.setitem(fit_module._STAGE_RUNNERS, "guided", guided)  # (undo() would also drop the test env)
+
+    fit_module.fit(FitOptions(data="", out=str(out)), resume=True, progress=False)
+    assert (out / "fit" / "tokenizer" / "checkpoint.pt").stat().st_mtime_ns == tokenizer_checkpoint  # not redone
+    state = FitState.load(out)
+    assert all(state.done(s) for s in fit_module.STAGES)
+    split = (out / "fit" / "data" / "split.tsv").read_text().splitlines()[1:]
+    parts = [line.split("\t")[0] for line in split]
+    assert (parts.count("train"), parts.count("select"), parts.count("test")) == (30, 5, 5)
+    assert len({line.split("\t")[2] for line in split}) == 40  # each image in exactly one part
+    card = (out / "README.md").read_text()
+    assert "OpenCV Navier-Stokes" in card and "this model" in card and "trace.png" in card
+    assert len((out / "evaluation.csv").read_text().splitlines()) == 5  # header + gray, Telea, NS, the model
+    assert (out / "trace.png").is_file() and (out / "stages.tsv").is_file()
+
+    pipe = MaskGIT.from_pretrained(out)
+    assert pipe.guided_decoder is not None and pipe.sampling.decoder == "guided"
+    image = np.asarray(Image.open(data / sorted(p.name for p in data.iterdir())[0]).convert("RGB"))
+    hole = np.zeros(image.shape[:2], bool)
+    hole[20:40, 20:40] = True
+    filled = np.asarray(pipe.inpaint(image, hole).images[0])
+    assert np.array_equal(filled[~hole], image[~hole])  # known pixels kept
+
+    tuned = tmp_path / "tuned"
+    fit_module.fit(FitOptions(data=str(data), out=str(tuned), time_limit=1.0, device="cpu", recipe="tiny",
+                              min_images=20, init=str(out)), progress=False)
+    state = FitState.load(tuned)
+    assert state.stage("tokenizer")["from"].startswith(str(out))
+    assert state.stage("transformer")["from"].startswith(str(out))
+    assert state.stage("guided")["from"].startswith(str(out))
+    assert f"--init {out}" in (tuned / "README.md").read_text()
