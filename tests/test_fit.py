@@ -99,8 +99,23 @@ def test_budget_shares_follow_what_is_left(tmp_path):
     assert state.budget_for("tokenizer") == pytest.approx(150.0)  # a resumed stage keeps its plan, less what it used
 
 
+def test_a_held_out_folder_is_split_into_selection_and_test_and_all_of_data_trains(tmp_path):
+    data = _images(tmp_path / "data", 12, (48, 40))
+    held = _images(tmp_path / "held", 10, (40, 40))
+    files = sorted(data.glob("*.png"))
+    summary = fit_module.prepare_data(files, data, 32, tmp_path / "work", False, (sorted(held.glob("*.png")), held))
+    assert (summary["train"], summary["select"], summary["test"]) == (12, 5, 5)
+    split = [line.split("\t") for line in (tmp_path / "work" / "data" / "split.tsv").read_text().splitlines()[1:]]
+    assert sorted(source for part, _, source in split if part == "train") == [f.name for f in files]
+    assert len({source for part, _, source in split if part != "train"}) == 10  # each held-out image once
+    for part in ("select", "test"):
+        cases = tmp_path / "work" / "data" / f"{part}-cases"
+        assert len(list((cases / "gt").iterdir())) == 5 and len(list((cases / "mask64").iterdir())) == 5
+        assert Image.open(next((cases / "gt").iterdir())).size == (32, 32)
+
+
 def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(fit_module, "_check_weights", lambda recipe, opts: None)
+    monkeypatch.setattr(fit_module, "_check_weights", lambda recipe, opts, until=None: None)
     (tmp_path / "empty").mkdir()
     out = tmp_path / "model"
     assert cli.main(["fit", "--data", str(tmp_path / "empty"), "--out", str(out), "-q"]) == 2
@@ -121,6 +136,8 @@ def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys, monkeypatch
     assert "not a `maskgit fit` run" in capsys.readouterr().err
     assert cli.main(["fit", "--resume", str(out), "--data", str(data), "-q"]) == 2
     assert "drop --data" in capsys.readouterr().err
+    assert cli.main(["fit", "--data", str(data), "--out", str(tmp_path / "m2"), "--held-out", str(data), "--min-images", "4", "-q"]) == 2
+    assert "is the --data folder" in capsys.readouterr().err and not (tmp_path / "m2").exists()
 
 
 @pytest.mark.slow
@@ -132,7 +149,8 @@ def test_fit_end_to_end_with_a_kill_between_stages_and_init(shared, tmp_path, mo
     for path in sorted((shared / "data" / "catface64" / "train").glob("*.jpg"))[:40]:
         shutil.copy(path, data / path.name)
     out = tmp_path / "model"
-    options = FitOptions(data=str(data), out=str(out), time_limit=1.0, device="cpu", recipe="tiny", min_images=20)
+    monkeypatch.chdir(tmp_path)  # a relative --data, resumed below from another folder
+    options = FitOptions(data="cats", out=str(out), time_limit=1.0, device="cpu", recipe="tiny", min_images=20)
 
     def killed(**_):
         raise KeyboardInterrupt
@@ -147,6 +165,8 @@ def test_fit_end_to_end_with_a_kill_between_stages_and_init(shared, tmp_path, mo
     tokenizer_checkpoint = (out / "fit" / "tokenizer" / "checkpoint.pt").stat().st_mtime_ns
     monkeypatch.setitem(fit_module._STAGE_RUNNERS, "guided", guided)  # (undo() would also drop the test env)
 
+    assert state.data["options"]["data"] == str(data.resolve())
+    monkeypatch.chdir(out)
     fit_module.fit(FitOptions(data="", out=str(out)), resume=True, progress=False)
     assert (out / "fit" / "tokenizer" / "checkpoint.pt").stat().st_mtime_ns == tokenizer_checkpoint  # not redone
     state = FitState.load(out)
@@ -169,9 +189,18 @@ def test_fit_end_to_end_with_a_kill_between_stages_and_init(shared, tmp_path, mo
     assert np.array_equal(filled[~hole], image[~hole])  # known pixels kept
 
     tuned = tmp_path / "tuned"
+    held = tmp_path / "held"
+    held.mkdir()
+    for path in sorted((shared / "data" / "catface64" / "val").glob("*.jpg"))[:10]:
+        shutil.copy(path, held / path.name)
     fit_module.fit(FitOptions(data=str(data), out=str(tuned), time_limit=1.0, device="cpu", recipe="tiny",
-                              min_images=20, init=str(out)), progress=False)
+                              min_images=20, init=str(out), held_out=str(held)), progress=False, until="export")
     state = FitState.load(tuned)
+    assert state.done("export") and not state.done("choose") and not (tuned / "README.md").exists()
+    assert (state.data["data"]["train"], state.data["data"]["select"], state.data["data"]["test"]) == (40, 5, 5)
+    fit_module.fit(FitOptions(data="", out=str(tuned)), resume=True, progress=False, device="cpu")
+    state = FitState.load(tuned)
+    assert all(state.done(s) for s in fit_module.STAGES)
     assert state.stage("tokenizer")["from"].startswith(str(out))
     assert state.stage("transformer")["from"].startswith(str(out))
     assert state.stage("guided")["from"].startswith(str(out))

@@ -773,21 +773,23 @@ def _fit(args: argparse.Namespace) -> None:
         given = [f"--{name.replace('_', '-')}" for name in ("data", "out", "resolution", "init", "recipe", "tokenizer_config",
                                                             "transformer_config", "decoder_config", "time_limit")
                  if getattr(args, name) is not None]
+        given += ["--held-out"] if args.held_out is not None else []
         if given:
             raise MaskgitError(f"--resume continues a fit as it was started; drop {', '.join(given)}")
-        fit(FitOptions(data="", out=args.resume), resume=True, progress=not args.quiet)
+        fit(FitOptions(data="", out=args.resume), resume=True, progress=not args.quiet, until=args.until,
+            device=args.device)
         return
     if not args.data or not args.out:
         raise MaskgitError("fit needs --data DIR and --out MODEL (or --resume MODEL)")
-    options = FitOptions(data=args.data, out=args.out, time_limit=args.time_limit or 120.0, device=args.device,
+    options = FitOptions(data=args.data, out=args.out, time_limit=args.time_limit or 120.0, device=args.device or "auto",
                          resolution=args.resolution, init=args.init, recipe=args.recipe or "auto",
                          tokenizer_config=args.tokenizer_config, transformer_config=args.transformer_config,
-                         decoder_config=args.decoder_config, min_images=args.min_images)
-    fit(options, progress=not args.quiet)
+                         decoder_config=args.decoder_config, min_images=args.min_images, held_out=args.held_out)
+    fit(options, progress=not args.quiet, until=args.until)
 
 
 def _add_fit(sub: argparse._SubParsersAction) -> None:
-    from .train.fit import MIN_IMAGES, RESOLUTIONS
+    from .train.fit import MIN_IMAGES, RESOLUTIONS, STAGES
 
     p = sub.add_parser("fit", help="train and evaluate a model on your own folder of images, in one command",
                        description="Turn a folder of images into an evaluated inpainting model: split off held-out "
@@ -799,7 +801,11 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="model folder to create (must not exist or be empty)")
     p.add_argument("--time-limit", type=_minutes, metavar="MINUTES",
                    help="wall-clock budget for everything (default 120)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", help="auto (CUDA if available; the default), cpu, cuda, cuda:1, ...; with --resume, "
+                                    "where to continue (default: where it started)")
+    p.add_argument("--held-out", metavar="DIR",
+                   help="images to choose settings on and report on (half each) instead of a share of --data, "
+                        "which then all trains")
     p.add_argument("--resolution", type=int,
                    help=f"image side in pixels: {', '.join(map(str, RESOLUTIONS))} (default: the largest not above "
                         "the images' median short side)")
@@ -813,6 +819,9 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-images", type=int, default=MIN_IMAGES,
                    help="refuse folders with fewer images than this")
     p.add_argument("--resume", metavar="MODEL", help="continue a killed fit at the stage and checkpoint where it stopped")
+    p.add_argument("--until", choices=STAGES[1:],
+                   help="stop after this stage (e.g. train on one machine, choose and report on another); "
+                        "--resume continues")
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_fit)
 

@@ -60,6 +60,7 @@ STAGES = ("data", "tokenizer", "transformer", "guided", "export", "choose", "rep
 SHARES = {"tokenizer": 0.29, "transformer": 0.50, "guided": 0.12, "choose": 0.06, "report": 0.03}
 RESOLUTIONS = (32, 64, 128)
 MIN_IMAGES = 100
+MIN_HELD_OUT = 10  # a --held-out folder: half selection, half test cases
 MAX_ASPECT = 2.0  # long side / short side: beyond it, centre-cropping to a square cuts away more than half
 SPLIT_SEED = 0
 SELECT_CASES_SEED, TEST_CASES_SEED = 1, 2
@@ -113,6 +114,7 @@ class FitOptions:
     transformer_config: Optional[str] = None
     decoder_config: Optional[str] = None
     min_images: int = MIN_IMAGES
+    held_out: Optional[str] = None  # a folder of images to hold out instead of a share of `data`
 
 
 # --- the folder -------------------------------------------------------------------------------
@@ -173,16 +175,26 @@ def held_out_count(total: int) -> int:
     return max(min(20, total // 4), min(300, round(total * 0.1)))
 
 
-def prepare_data(files: Sequence[Path], root: Path, resolution: int, work: Path, progress: bool) -> dict:
-    """Split, resize and store the images; make the held-out cases. Written beside, then renamed: all or nothing."""
+def prepare_data(files: Sequence[Path], root: Path, resolution: int, work: Path, progress: bool,
+                 held_out: Optional[tuple[Sequence[Path], Path]] = None) -> dict:
+    """Split, resize and store the images; make the held-out cases. Written beside, then renamed: all or nothing.
+
+    `held_out`: (files, their folder) to hold out instead of a share of `files`, which then all train."""
     from tqdm.auto import tqdm
 
     from ..image_io import load_image, resize_center_crop
     from ..inpaint.lab_layout import make_cases
 
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(files))
-    held = held_out_count(len(files))
-    parts = {"select": order[: held // 2], "test": order[held // 2: held], "train": order[held:]}
+    if held_out is None:
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(files))
+        held = held_out_count(len(files))
+        sources = {"select": (files, root), "test": (files, root), "train": (files, root)}
+        parts = {"select": order[: held // 2], "test": order[held // 2: held], "train": order[held:]}
+    else:
+        held_files, held_root = held_out
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(held_files))
+        sources = {"select": (held_files, held_root), "test": (held_files, held_root), "train": (files, root)}
+        parts = {"select": order[: len(order) // 2], "test": order[len(order) // 2:], "train": np.arange(len(files))}
     final = work / "data"
     staging = work / "data.tmp"
     shutil.rmtree(staging, ignore_errors=True)
@@ -191,12 +203,13 @@ def prepare_data(files: Sequence[Path], root: Path, resolution: int, work: Path,
         for part, indices in parts.items():
             folder = staging / part
             folder.mkdir(parents=True)
+            part_files, part_root = sources[part]
             for n, i in enumerate(tqdm(sorted(indices), desc=f"storing {part} images", disable=not progress,
                                        leave=False)):
-                image = resize_center_crop(load_image(files[i]), resolution)
+                image = resize_center_crop(load_image(part_files[i]), resolution)
                 name = f"{n:05d}.png"
                 image.save(folder / name)
-                lines.append(f"{part}\t{name}\t{files[i].relative_to(root).as_posix()}")
+                lines.append(f"{part}\t{name}\t{part_files[i].relative_to(part_root).as_posix()}")
         atomic_write_text(staging / "split.tsv", "\n".join(lines) + "\n")
         for part, seed in (("select", SELECT_CASES_SEED), ("test", TEST_CASES_SEED)):
             make_cases(staging / part, CASE_MASKS, seed, staging / f"{part}-cases", resolution=resolution,
@@ -207,7 +220,8 @@ def prepare_data(files: Sequence[Path], root: Path, resolution: int, work: Path,
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     return {"images": len(files), "train": len(parts["train"]), "select": len(parts["select"]),
-            "test": len(parts["test"]), "resolution": resolution, "split_seed": SPLIT_SEED, "case_masks": CASE_MASKS}
+            "test": len(parts["test"]), "resolution": resolution, "split_seed": SPLIT_SEED, "case_masks": CASE_MASKS,
+            "held_out": None if held_out is None else str(held_out[1])}
 
 
 # --- configs ----------------------------------------------------------------------------------
@@ -328,20 +342,28 @@ def _last_activity(folder: Path, since: float) -> float:
 # --- the stages -------------------------------------------------------------------------------
 
 
-def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True) -> Path:
-    """Run (or, with `resume`, continue) every stage; returns the model folder."""
+def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True, until: Optional[str] = None,
+        device: Optional[str] = None) -> Path:
+    """Run (or, with `resume`, continue) every stage, or those up to `until`; returns the model folder.
+
+    `device` overrides the stored one on resume (a fit may continue on another machine)."""
+    if until is not None and until not in STAGES:
+        raise ConfigError(f"unknown stage {until!r} for --until; choose from {', '.join(STAGES)}")
     out = Path(opts.out)
     if resume:
         state = FitState.load(out)
         opts = FitOptions(**state.data["options"])
+        if device is not None:
+            opts.device = device
     else:
-        state = _new_run(opts, out, progress)
+        state = _new_run(opts, out, progress, until)
     device = pick_device(None if opts.device == "auto" else opts.device)
     recipe = pick_recipe(state.data["recipe"], device, opts.time_limit)
     init_pipe = _load_init(opts.init, device)
     resolution = state.data["data"]["resolution"]
     tok_cfg, tr_cfg, dec_cfg = stage_configs(opts, recipe, resolution, init_pipe)
     state.data["guided"] = dec_cfg is not None
+    here = machine(device)
     work = state.work
     started = time.time()
 
@@ -360,19 +382,25 @@ def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True) -> Pat
             state.finish(name, "skipped")
             continue
         header(name, budget)
+        state.stage(name)["machine"] = here
         state.start(name, budget)
         budget = state.budget_for(name) if name in SHARES else None  # less what a killed attempt used
         detail = _STAGE_RUNNERS[name](state=state, opts=opts, work=work, device=device, recipe=recipe,
                                       configs=(tok_cfg, tr_cfg, dec_cfg), init_pipe=init_pipe, budget=budget,
                                       progress=progress)
         state.finish(name, **(detail or {}))
+        if name == until and name != STAGES[-1]:
+            _write_stages_tsv(state)
+            log.info("fit: stopped after %s, as asked (%.1f of the %g-minute budget used); continue with "
+                     "`maskgit fit --resume %s`", name, state.spent() / 60, opts.time_limit, out)
+            return out
     _write_stages_tsv(state)
     log.info("fit: %s is ready (%.1f min in this call, %.1f of the %g-minute budget in all); its card: %s",
              out, (time.time() - started) / 60, state.spent() / 60, opts.time_limit, out / "README.md")
     return out
 
 
-def _new_run(opts: FitOptions, out: Path, progress: bool) -> FitState:
+def _new_run(opts: FitOptions, out: Path, progress: bool, until: Optional[str] = None) -> FitState:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{out} exists and is not empty; continue a fit there with --resume {out}, or choose another --out")
     if opts.time_limit <= 0:
@@ -386,13 +414,24 @@ def _new_run(opts: FitOptions, out: Path, progress: bool) -> FitState:
             raise ConfigError(f"--init {opts.init} works at {init_resolution} px; --resolution {opts.resolution} "
                               "cannot change that")
         opts.resolution = init_resolution
+    # Paths are stored absolute, so that --resume works from any folder.
+    opts.data = str(data.resolve())
+    for field in ("tokenizer_config", "transformer_config", "decoder_config", "init", "held_out"):
+        value = getattr(opts, field)
+        if value is not None and Path(value).exists():
+            setattr(opts, field, str(Path(value).resolve()))
     begun = time.time()
     files, sizes = scan_folder(data, opts.min_images, progress)
+    held_out = None
+    if opts.held_out is not None:
+        if Path(opts.held_out).resolve() == data.resolve():
+            raise ConfigError(f"--held-out {opts.held_out} is the --data folder; held-out images must not be trained on")
+        held_out = (scan_folder(Path(opts.held_out), MIN_HELD_OUT, progress)[0], Path(opts.held_out))
     has_config = opts.tokenizer_config is not None or opts.init is not None
     resolution = choose_resolution(sizes, opts.resolution, has_config, data)
     device = pick_device(None if opts.device == "auto" else opts.device)
     recipe = pick_recipe(opts.recipe, device, opts.time_limit)
-    _check_weights(recipe, opts)
+    _check_weights(recipe, opts, until)
     created = not out.exists()
     work = out / FIT_DIR
     work.mkdir(parents=True, exist_ok=True)
@@ -402,7 +441,7 @@ def _new_run(opts: FitOptions, out: Path, progress: bool) -> FitState:
     state.stage("data").update(status="started", started_at=begun)
     try:
         log.info("fit [1/%d] data: %d images under %s, at %d px", len(STAGES), len(files), data, resolution)
-        summary = prepare_data(files, data, resolution, work, progress)
+        summary = prepare_data(files, data, resolution, work, progress, held_out)
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -414,12 +453,15 @@ def _new_run(opts: FitOptions, out: Path, progress: bool) -> FitState:
     return state
 
 
-def _check_weights(recipe: Recipe, opts: FitOptions) -> None:
-    """Load what later stages need from outside (LPIPS, Inception) now, so a missing file fails before hours of work."""
+def _check_weights(recipe: Recipe, opts: FitOptions, until: Optional[str] = None) -> None:
+    """Load what the stages to run need from outside (LPIPS, Inception) now, so a missing file fails before hours
+    of work. Stopping before `choose` (e.g. on a machine without the FID weights) needs only the training nets."""
     from ..lpips import LPIPS
     from ..metrics.fid import InceptionFeatures
 
-    LPIPS.pretrained("alex")  # the report's LPIPS
+    evaluates = until is None or STAGES.index(until) >= STAGES.index("choose")
+    if evaluates:
+        LPIPS.pretrained("alex")  # the report's LPIPS
     nets = set()
     tok = load_tokenizer_training_config(opts.tokenizer_config or recipe.tokenizer)
     if tok.perceptual_weight > 0:
@@ -430,7 +472,8 @@ def _check_weights(recipe: Recipe, opts: FitOptions) -> None:
             nets.add(dec.perceptual_net)
     for net in nets:
         LPIPS.pretrained(net)
-    InceptionFeatures("cpu")
+    if evaluates:
+        InceptionFeatures("cpu")
 
 
 def _load_init(init: Optional[str], device: torch.device):
@@ -706,12 +749,13 @@ def machine(device: torch.device) -> str:
 
 
 def _write_stages_tsv(state: FitState) -> None:
-    lines = ["stage\tstatus\tseconds\tbudget_seconds\tsteps\tstarted_from"]
+    lines = ["stage\tstatus\tseconds\tbudget_seconds\tsteps\tstarted_from\tmachine"]
     for name in STAGES:
         s = state.stage(name)
         lines.append("\t".join([name, s["status"], f"{s.get('seconds', 0.0):.1f}",
                                 f"{s['budget_s']:.1f}" if "budget_s" in s else "",
-                                str(s.get("steps") or ""), str(s.get("from") or "")]))
+                                str(s.get("steps") or ""), str(s.get("from") or ""),
+                                s.get("machine", state.data["machine"])]))
     atomic_write_text(state.out / "stages.tsv", "\n".join(lines) + "\n")
 
 
@@ -742,19 +786,27 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         "",
         "## Data",
         "",
-        f"`{opts['data']}`: {data['images']} images, centre-cropped and resized to {data['resolution']} × "
-        f"{data['resolution']} px, split once at random (seed {data['split_seed']}) into {data['train']} training, "
-        f"{data['select']} selection and {data['test']} test images (`{FIT_DIR}/data/split.tsv` lists which). The "
-        f"held-out images carry {data['case_masks']} holes (the lab's layout, `{FIT_DIR}/data/select-cases`, "
+        (f"`{opts['data']}`: {data['images']} images, centre-cropped and resized to {data['resolution']} × "
+         f"{data['resolution']} px, split once at random (seed {data['split_seed']}) into {data['train']} training, "
+         f"{data['select']} selection and {data['test']} test images (`{FIT_DIR}/data/split.tsv` lists which). The "
+         if not data.get("held_out") else
+         f"`{opts['data']}`: {data['train']} training images; held out: `{data['held_out']}`, split once at random "
+         f"(seed {data['split_seed']}) into {data['select']} selection and {data['test']} test images; all "
+         f"centre-cropped and resized to {data['resolution']} × {data['resolution']} px "
+         f"(`{FIT_DIR}/data/split.tsv` lists which). The ")
+        + f"held-out images carry {data['case_masks']} holes (the lab's layout, `{FIT_DIR}/data/select-cases`, "
         f"`{FIT_DIR}/data/test-cases`); the sampling defaults were chosen on the selection cases, the figures below "
         "come from the test cases, which nothing was chosen on.",
         "",
         "## How it was made",
         "",
         f"`maskgit fit --data {opts['data']} --out {opts['out']} --time-limit {opts['time_limit']:g}"
+        + (f" --held-out {opts['held_out']}" if opts.get("held_out") else "")
         + (f" --init {opts['init']}" if opts.get("init") else "") + "`, recipe "
         f"`{recipe.name}` ({recipe.about}), on {state.data['machine']}, started {state.data['created']}. "
-        "Training configs beside this card (`*-training.yaml`); `stages.tsv` has every stage's time.",
+        "Training configs beside this card (`*-training.yaml`); `stages.tsv` has every stage's time."
+        + "".join(f" {stage} ran on {state.stage(stage)['machine']}." for stage in STAGES
+                  if state.stage(stage).get("machine", state.data["machine"]) != state.data["machine"]),
         "",
         "| stage | wall time | budget | steps | started from |",
         "|---|---:|---:|---:|---|",
