@@ -4,7 +4,9 @@
 # compared on the selection cases with the same sampler (the CPU recipe's: Navier-Stokes pre-fill,
 # T = 12 cosine, most confident first, plain decoder).
 #
-#   scripts/train_catface64.sh --device cpu --recipe cpu --out runs/ablate --stages tokenizer,encode
+#   maskgit train-tokenizer --data ../shared/data/catface64/train --config configs/tokenizer/small-cpu.yaml \
+#       --out runs/ablate/tokenizer --time-limit 36
+#   maskgit encode --tokenizer runs/ablate/tokenizer --data ../shared/data/catface64/train --out runs/ablate/tokens
 #   maskgit make-cases --data ../shared/data/catface64/val --masks brush --seed 1 --out runs/select-cases
 #   benchmarks/ablate_hints_contexts.sh runs/ablate runs/select-cases 1000
 #

@@ -5,16 +5,21 @@
 #
 #   scripts/gpu_session.sh receive # once per part, carrying .gpu-carry/manifest and .gpu-carry/inputs.tar.partNN
 #                                  # (the tree is ~43 MB of the 64 MiB a call may send); the last unpacks
-#   scripts/gpu_session.sh train   # ~8 min: tokenizer + tokens + transformer (scripts/train_catface64.sh)
-#   scripts/gpu_session.sh guided  # ~3.5 min: guided decoder (DEC_MIN, default 1.5), export, and val-cases +
-#                                  # select-cases inpainted with --decoder guided (--pixel-evidence 0/1/3) and
-#                                  # plain (0), and the shipped model's select-cases with --pixel-evidence
-#                                  # 0/1/3; evaluate them back here (FID's Inception is not on the device).
-#                                  # Device time: start ~1.5 + receive ~1 + train ~8.3 + guided ~3.5 = ~14 of 15 min.
+#   scripts/gpu_session.sh train   # ~8.5 min: `maskgit fit` (scripts/train_catface64.sh, FIT_MIN minutes in all,
+#                                  # default 10.5) up to the tokenizer (packed), then the transformer; the model
+#                                  # without a guided decoder comes back as `plain` (float16)
+#   scripts/gpu_session.sh guided  # ~3 min: the fit's guided decoder and export (packed as `guided`: the guided
+#                                  # decoder, sampling.json, code patches, fit/state.json and the held-out cases), and
+#                                  # val-cases + select-cases inpainted with --decoder guided (--pixel-evidence 0/1/3)
+#                                  # and plain (0), and the shipped model's select-cases with --pixel-evidence 0/1/3.
+#                                  # Device time: start ~1.5 + receive ~1 + train ~8.5 + guided ~3 = ~14 of 15 min.
+#   Back here (FID's Inception is not on the device): unpack `plain` and `guided` into one folder M (`plain`'s
+#   tokenizer/ and transformer/, then `guided` over it), `maskgit fit --resume M --device cpu` chooses the sampling
+#   defaults and writes the card; evaluate the inpainted cases with `maskgit evaluate`.
 #   scripts/gpu_session.sh bench   # ~2 min, same warm machine: benchmarks, full-pipeline speed, CUDA tests
 #
-# RECIPE=tiny DEVICE=cpu TOK_MIN=0.1 TR_MIN=0.1 DEC_MIN=0.1 SHIPPED_WEIGHTS= GPU_RUN=/tmp/r OUT=/tmp/o
-# scripts/gpu_session.sh ... is a dry run on a CPU.
+# RECIPE=tiny DEVICE=cpu FIT_MIN=1 SHIPPED_WEIGHTS= GPU_RUN=/tmp/r OUT=/tmp/o scripts/gpu_session.sh ...
+# is a dry run on a CPU.
 # Every stage is bounded by a wall-clock budget and packs its results into $OUT as soon as they
 # exist (files of at most 15 MiB: the tool returns at most 8 files of 16 MiB).
 set -uo pipefail
@@ -23,8 +28,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 OUT="${OUT:-$ROOT/runs/gpu-out}"
 RUN="${GPU_RUN:-$ROOT/runs/gpu}"  # kept on the machine between calls (ignored by git)
-TOK_MIN="${TOK_MIN:-3}" TR_MIN="${TR_MIN:-4.5}" DEC_MIN="${DEC_MIN:-1.5}" RECIPE="${RECIPE:-gpu}" DEVICE="${DEVICE:-cuda}"
-INPUTS="${GPU_INPUTS:-/tmp/gpu-inputs}"  # what `receive` unpacks: train/, weights/, cases/
+FIT_MIN="${FIT_MIN:-10.5}" RECIPE="${RECIPE:-gpu}" DEVICE="${DEVICE:-cuda}"
+INPUTS="${GPU_INPUTS:-/tmp/gpu-inputs}"  # what `receive` unpacks: train/, val/, weights/, cases/
 mkdir -p "$OUT" "$RUN"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" MASKGIT_WEIGHTS_DIR="$INPUTS/weights"
 export MASKGIT="python3 -m maskgit.cli"
@@ -34,7 +39,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA')"
 fail() { echo "gpu_session.sh $MODE: $*" >&2; exit 1; }
 case "$MODE" in
-    train|guided) [ -d "$INPUTS/train" ] || fail "$INPUTS/train is missing: send every part with \`receive\` first" ;;
+    train|guided) [ -d "$INPUTS/train" ] && [ -d "$INPUTS/val" ] || fail "$INPUTS/train or val is missing: send every part with \`receive\` first" ;;
 esac
 read -r -a MASKGIT_CMD <<< "$MASKGIT"
 
@@ -73,24 +78,28 @@ if [ "$MODE" = receive ]; then
         echo "unpacked: $(ls "$INPUTS/train" | wc -l) training images, cases: $(ls "$INPUTS/cases" | tr "\n" " ")in $INPUTS"
     fi
 elif [ "$MODE" = train ]; then
-    DATA="$INPUTS"
-    echo "training images: $(ls "$DATA/train" | wc -l)"
-    scripts/train_catface64.sh --device "$DEVICE" --recipe "$RECIPE" --data "$DATA/train" --out "$RUN" \
-        --tokenizer-minutes "$TOK_MIN" --stages tokenizer --progress
+    echo "training images: $(ls "$INPUTS/train" | wc -l), held out: $(ls "$INPUTS/val" | wc -l)"
+    FIT=(scripts/train_catface64.sh --device "$DEVICE" --out "$RUN" --cases /nonexistent --progress)
+    rm -rf "$RUN/model"  # a rerun on the same machine starts the fit afresh (fit never overwrites)
+    "${FIT[@]}" --recipe "$RECIPE" --minutes "$FIT_MIN" --data "$INPUTS/train" --held-out "$INPUTS/val" \
+        --until tokenizer || fail "the tokenizer stage failed"
+    F="$RUN/model/fit"
     python3 -c "import sys, torch; from maskgit.tokenizer import VQGAN
-VQGAN.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2], dtype=torch.float16)" "$RUN/tokenizer" "$RUN/tokenizer-fp16"
-    (cd "$RUN" && pack tokenizer tokenizer-fp16 tokenizer/config.yaml tokenizer/metrics.csv tokenizer/samples stages.tsv)
-    scripts/train_catface64.sh --device "$DEVICE" --recipe "$RECIPE" --data "$DATA/train" --out "$RUN" \
-        --transformer-minutes "$TR_MIN" --stages encode,transformer,export --progress
-    # The export holds the tokenizer too: swap the tokenizer archive for its logs (64 MiB come back at most).
-    (cd "$RUN" && pack model export maskgit/config.yaml maskgit/metrics.csv stages.tsv &&
-        pack logs tokenizer/config.yaml tokenizer/metrics.csv tokenizer/samples && rm -f "$OUT"/tokenizer.tar*)
+VQGAN.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2], dtype=torch.float16)" "$F/tokenizer/tokenizer" "$RUN/tokenizer-fp16"
+    (cd "$RUN" && pack tokenizer tokenizer-fp16 model/fit/tokenizer/config.yaml model/fit/tokenizer/metrics.csv \
+        model/fit/tokenizer/samples model/fit/state.json)
+    "${FIT[@]}" --resume --until transformer || fail "the transformer stage failed"
+    # The model without a guided decoder holds the tokenizer too: it replaces the tokenizer archive.
+    rm -rf "$RUN/plain" && "${MASKGIT_CMD[@]}" export --model "$F/transformer" --out "$RUN/plain" --dtype float16 -q
+    (cd "$RUN" && pack plain plain model/fit/transformer/config.yaml model/fit/transformer/metrics.csv \
+        model/fit/tokenizer/config.yaml model/fit/tokenizer/metrics.csv model/fit/state.json &&
+        rm -f "$OUT"/tokenizer.tar*)
 elif [ "$MODE" = guided ]; then
-    [ -d "$RUN/maskgit" ] || fail "$RUN/maskgit is missing: run \`train\` first on this machine"
-    rm -rf "$RUN/guided"  # a rerun on the same machine starts the decoder afresh (train-decoder never overwrites)
-    scripts/train_catface64.sh --device "$DEVICE" --recipe "$RECIPE" --data "$INPUTS/train" --out "$RUN" \
-        --decoder-minutes "$DEC_MIN" --stages guided,export --progress || fail "the guided stage failed"
-    (cd "$RUN" && pack guided export/guided_decoder export/sampling.json guided/config.yaml guided/metrics.csv stages.tsv)
+    [ -f "$RUN/model/fit/state.json" ] || fail "$RUN/model/fit/state.json is missing: run \`train\` first on this machine"
+    scripts/train_catface64.sh --device "$DEVICE" --out "$RUN" --resume --until export --progress ||
+        fail "the guided stage failed"
+    (cd "$RUN/model" && pack guided guided_decoder sampling.json code_patches.safetensors fit/state.json \
+        fit/data/split.tsv fit/data/select-cases fit/data/test-cases fit/guided/config.yaml fit/guided/metrics.csv)
     # Each cases set is packed as soon as it is inpainted; nothing new starts after INPAINT_SECONDS.
     deadline=$((SECONDS + ${INPAINT_SECONDS:-240}))
     inpaint() {  # model cases out options...
@@ -104,7 +113,7 @@ elif [ "$MODE" = guided ]; then
         PRED="/tmp/predictions-$cases" && rm -rf "$PRED" && mkdir -p "$PRED"
         for setting in guided:0 guided:1 guided:3 plain:0; do  # 11 sets of ~4.9 MB in all: 64 MiB come back at most
             decoder="${setting%:*}" weight="${setting#*:}"
-            inpaint "$RUN/export" "$cases" "$PRED/$cases-$decoder-w$weight" --decoder "$decoder" --pixel-evidence "$weight"
+            inpaint "$RUN/model" "$cases" "$PRED/$cases-$decoder-w$weight" --decoder "$decoder" --pixel-evidence "$weight"
         done
         (cd "$PRED" && pack "$cases" .)
     done
@@ -120,8 +129,8 @@ elif [ "$MODE" = bench ]; then
     timeout 100 python3 benchmarks/train_throughput.py --preset catface64 --compile --json "$B/train_catface64.json"
     timeout 40 python3 benchmarks/inpaint_throughput.py --preset lab --reference-images 64 --json "$B/inpaint_lab.json"
     timeout 40 python3 benchmarks/inpaint_throughput.py --preset catface64 --reference-images 64 --json "$B/inpaint_catface64.json"
-    if [ -d "$RUN/export" ]; then
-        timeout 60 python3 benchmarks/inpaint_throughput.py --model "$RUN/export" --full --images 512 --batch-size 256 \
+    if [ -f "$RUN/model/sampling.json" ]; then
+        timeout 60 python3 benchmarks/inpaint_throughput.py --model "$RUN/model" --full --images 512 --batch-size 256 \
             --reference-images 64 --json "$B/inpaint_full.json"
     fi
     timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -15

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pack what a GPU session needs beside the code into .gpu-carry/ (ignored by git): the training JPEGs,
+# Pack what a GPU session needs beside the code into .gpu-carry/ (ignored by git): the training and validation JPEGs,
 # the LPIPS VGG16 backbone in float16 (29 MB instead of 59 MB; cast back to float32 on loading) and
 # the inputs of val-cases and select-cases (masked images + masks; their gt stays here, where the
 # outputs are evaluated).
@@ -21,6 +21,7 @@ if [ ! -d "$SELECT/masked_image" ]; then
 fi
 mkdir -p "$STAGE/weights" "$STAGE/cases/val-cases" "$STAGE/cases/select-cases"
 cp -r "$SHARED/data/catface64/train" "$STAGE/train"
+cp -r "$SHARED/data/catface64/val" "$STAGE/val"  # held out by the fit: selection and test cases
 cp "$SHARED/weights/lpips_v0.1_vgg_heads.pth" "$STAGE/weights/"  # training uses LPIPS-VGG only
 python3 - "$SHARED/weights/vgg16_features_imagenet.pth" "$STAGE/weights/vgg16_features_imagenet.pth" <<'PY'
 import sys, torch
@@ -33,7 +34,7 @@ for cases in "$SHARED/data/catface64/val-cases" "$SELECT"; do
     [ -f "$cases/index.txt" ] && cp "$cases/index.txt" "$STAGE/cases/$name/"
 done
 rm -rf "$CARRY" && mkdir -p "$CARRY"
-tar -cf "$STAGE/inputs.tar" -C "$STAGE" train weights cases
+tar -cf "$STAGE/inputs.tar" -C "$STAGE" train val weights cases
 split -b "${PART_MB}M" -d -a 2 "$STAGE/inputs.tar" "$CARRY/inputs.tar.part"
 parts=("$CARRY"/inputs.tar.part*)
 {
