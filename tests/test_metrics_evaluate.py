@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.linalg
+import torch
 from helpers import brush_holes
 from PIL import Image
 
@@ -175,7 +176,7 @@ def test_evaluate_cli_writes_json_and_csv(small_sets, tmp_path, capsys):
     assert "--mask-convention" in capsys.readouterr().err
     assert main(args + ["--mask-convention", "lab"]) == 0
     out = capsys.readouterr().out
-    assert "FID over 5 images" in out and "hole:" in out
+    assert "FID over 5 images" in out and "PSNR (hole)" in out
     data = json.loads((tmp_path / "eval" / "evaluation.json").read_text())  # --out is a folder, as everywhere
     assert data["summary"]["fid_images"] == 5 and len(data["per_image"]) == 5
     assert data["summary"]["psnr_hole"] < data["summary"]["psnr"]
@@ -280,3 +281,41 @@ def test_metrics_refuse_arrays_that_are_not_uint8_images(small_sets, extractor):
     floats = [m.astype(np.float32) / 255 for m in masked[:2]]
     with pytest.raises(DataError, match="uint8"):
         evaluate_arrays(floats, gt[:2], names[:2], extractor=extractor, compute_lpips=False)
+
+
+class _ColourFeatures:
+    """A stand-in for Inception: 8 colour statistics per image (the table test needs no network)."""
+
+    device = torch.device("cpu")
+
+    def __call__(self, images, progress=False, desc=""):
+        return np.stack([np.concatenate([im.reshape(-1, 3).mean(0), im.reshape(-1, 3).std(0),
+                                         [im.max(), im.min()]]).astype(np.float64) for im in images])
+
+
+def test_a_new_metric_is_one_table_entry(monkeypatch, tmp_path):
+    from maskgit.metrics import sweep, table
+
+    worst = table.Metric("worst_hole", "worst (hole)", ".1f", True, hole=True, in_sweep_table=True,
+                         compute=lambda p, g, r: ((p.double() - g.double()).abs().amax(1) * r).flatten(1).amax(1))
+    monkeypatch.setattr(table, "METRICS", table.METRICS + (worst,))
+    rng = np.random.default_rng(0)
+    gts = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(6)]
+    preds = [g.copy() for g in gts]
+    holes = [np.zeros((16, 16), bool) for _ in gts]
+    for i, (p, h) in enumerate(zip(preds, holes)):
+        h[4:8, 4:8] = True
+        p[5, 5] = (p[5, 5].astype(int) + 10 * (i + 1)) % 256  # one pixel off by 10(i+1) levels
+    extractor = _ColourFeatures()
+    reference = FeatureStats.from_features(extractor(gts))
+    report = evaluate_arrays(preds, gts, [f"im{i}" for i in range(6)], holes, extractor=extractor,
+                             compute_lpips=False, reference=reference)
+    expected = [float(np.abs(p.astype(int) - g.astype(int)).max()) for p, g in zip(preds, gts)]
+    assert [row["worst_hole"] for row in report.per_image] == expected
+    assert report.worst_hole == pytest.approx(np.mean(expected))
+    assert "worst (hole)" in report.summary() and report.summary_dict()["worst_hole"] == report.worst_hole
+    assert "worst_hole" in report.write(tmp_path / "e")[2].read_text().splitlines()[0].split(",")
+    rows = [{"schedule": "cosine", "steps": 8, "sweet_spot": "", "seed": s, **report.summary_dict()} for s in (0, 1)]
+    summary = sweep.summarize(rows)
+    assert summary[0]["worst_hole"] == report.worst_hole and summary[0]["worst_hole_std"] == 0.0
+    assert "worst (hole)" in sweep.format_table(summary).splitlines()[0]

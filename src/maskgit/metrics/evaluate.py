@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,7 +17,6 @@ from ..holes import load_mask
 from ..image_io import list_image_files, load_image
 from ..inpaint.lab_layout import GT_DIR, MASKS_DIR, mask_name
 from ..lpips import LPIPS
-from ..metrics import l1, psnr, ssim
 from .fid import (
     KID_SUBSETS,
     FeatureStats,
@@ -26,46 +25,41 @@ from .fid import (
     frechet_distance,
     kernel_inception_distance,
 )
-
-PSNR_CAP = 100.0  # dB: an exact match would be infinite, which no mean survives
+from . import table
 
 
 @dataclass
 class EvaluationReport:
+    """The set's figures (`values`, keyed as `metrics.table.METRICS`; also `report.fid`, `report.psnr_hole`, ...)
+    and one row per image."""
+
     num_images: int
-    fid: float
     fid_images: int  # FID depends on N: compare only equal N
-    lpips: Optional[float]  # LPIPS-alex, mean over images
-    psnr: float  # dB, mean over images (8-bit)
-    ssim: float
-    kid: Optional[float] = None  # mean over random subsets (see metrics/fid.py)
-    kid_std: Optional[float] = None  # its standard deviation over the subsets
+    values: dict[str, Optional[float]]  # None where not computed (no masks, no LPIPS, too few images for KID)
+    kid_std: Optional[float] = None  # KID's standard deviation over the subsets (see metrics/fid.py)
     kid_subset_size: Optional[int] = None  # images per subset and set; KID_SUBSETS subsets
-    psnr_hole: Optional[float] = None  # mean over images of the PSNR of the hole pixels
-    ssim_hole: Optional[float] = None
-    l1_hole: Optional[float] = None  # mean absolute error in the hole, [0, 1] scale
     per_image: list[dict] = field(default_factory=list, repr=False)
 
-    def summary(self) -> str:
-        def fmt(value: Optional[float], spec: str, unit: str = "") -> str:
-            return "n/a" if value is None else f"{value:{spec}}{unit}"
+    def __getattr__(self, name: str):
+        if name in table.by_key():
+            return self.__dict__.get("values", {}).get(name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
-        return "\n".join([
-            f"{self.num_images} images; FID over {self.fid_images} images (2048-d TF-Inception pool3, "
-            "pytorch-fid preprocessing)",
-            f"  FID        {self.fid:.3f}",
-            f"  KID        {fmt(self.kid, '.5f')} ± {fmt(self.kid_std, '.5f')} (std over {KID_SUBSETS} subsets of "
-            f"{self.kid_subset_size} images per set)",
-            f"  LPIPS      {fmt(self.lpips, '.4f')} (alex)",
-            f"  PSNR       {self.psnr:.2f} dB    hole: {fmt(self.psnr_hole, '.2f', ' dB')}",
-            f"  SSIM       {self.ssim:.4f}     hole: {fmt(self.ssim_hole, '.4f')}",
-            f"  L1 (hole)  {fmt(self.l1_hole, '.4f')}",
-        ])
+    def summary(self) -> str:
+        lines = [f"{self.num_images} images; FID over {self.fid_images} images (2048-d TF-Inception pool3, "
+                 "pytorch-fid preprocessing)"]
+        for metric in table.METRICS:
+            text = metric.format(self.values.get(metric.key)) + metric.note
+            if metric.key == "kid":
+                std = "n/a" if self.kid_std is None else f"{self.kid_std:{metric.spec}}"
+                text += f" ± {std} (std over {KID_SUBSETS} subsets of {self.kid_subset_size} images per set)"
+            lines.append(f"  {metric.label:<12} {text}")
+        return "\n".join(lines)
 
     def summary_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("per_image")
-        return data
+        return {"num_images": self.num_images, "fid_images": self.fid_images,
+                **{m.key: self.values.get(m.key) for m in table.METRICS},
+                "kid_std": self.kid_std, "kid_subset_size": self.kid_subset_size}
 
     def write(self, prefix: str | Path) -> tuple[Path, Path, Path]:
         """`PREFIX.json` (summary + per image), `PREFIX.csv` (one row per image) and
@@ -124,31 +118,23 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], name
             p = torch.from_numpy(np.stack([preds[i] for i in index])).permute(0, 3, 1, 2).to(device)  # (B, 3, H, W) uint8
             g = torch.from_numpy(np.stack([gts[i] for i in index])).permute(0, 3, 1, 2).to(device)
             region = torch.from_numpy(np.stack([holes[i] for i in index])).to(device) if holes is not None else None
-            values = {
-                "psnr": psnr(p, g).clamp(max=PSNR_CAP),
-                "ssim": ssim(p, g),
-            }
+            values = {m.key: m.compute(p, g, None) for m in table.per_image() if not m.hole}
             if compute_lpips:
                 values["lpips"] = lpips(p.float() / 127.5 - 1, g.float() / 127.5 - 1)
             if region is not None:
                 has_hole = region.flatten(1).any(1)
-                nan = torch.full_like(values["psnr"], float("nan"))
-                values["psnr_hole"] = torch.where(has_hole, psnr(p, g, region).clamp(max=PSNR_CAP), nan)
-                values["ssim_hole"] = torch.where(has_hole, ssim(p, g, region), nan)
-                values["l1_hole"] = torch.where(has_hole, l1(p, g, region), nan)
+                for m in table.per_image():
+                    if m.hole:
+                        score = m.compute(p, g, region)
+                        values[m.key] = torch.where(has_hole, score, torch.full_like(score, float("nan")))
                 values["hole_fraction"] = region.flatten(1).double().mean(1)
             for j, i in enumerate(index):
                 rows.append({"name": names[i], **{k: float(v[j]) for k, v in values.items()}})
-    column = lambda key: [r[key] for r in rows]  # noqa: E731
-    return EvaluationReport(
-        num_images=len(rows), fid=fid, fid_images=len(preds), lpips=_mean(column("lpips")) if compute_lpips else None,
-        psnr=_mean(column("psnr")) or 0.0, ssim=_mean(column("ssim")) or 0.0, kid=kid, kid_std=kid_std,
-        kid_subset_size=kid_size,
-        psnr_hole=_mean(column("psnr_hole")) if holes is not None else None,
-        ssim_hole=_mean(column("ssim_hole")) if holes is not None else None,
-        l1_hole=_mean(column("l1_hole")) if holes is not None else None,
-        per_image=rows,
-    )
+    means = {m.key: _mean([r[m.key] for r in rows]) for m in table.per_image() if not m.hole or holes is not None}
+    if compute_lpips:
+        means["lpips"] = _mean([r["lpips"] for r in rows])
+    return EvaluationReport(num_images=len(rows), fid_images=len(preds), values={"fid": fid, "kid": kid, **means},
+                            kid_std=kid_std, kid_subset_size=kid_size, per_image=rows)
 
 
 def _keyed(paths: list[Path], root: Path) -> dict[str, Path]:

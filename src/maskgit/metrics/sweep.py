@@ -21,13 +21,13 @@ from ..lpips import LPIPS
 from ..seeding import image_generator
 from .evaluate import evaluate_arrays, match_folders
 from .fid import InceptionFeatures, cached_stats
+from . import table
 
 if TYPE_CHECKING:
     from ..pipeline import MaskGIT
 
 log = logging.getLogger(__name__)
 
-METRICS = ("fid", "kid", "lpips", "psnr_hole", "ssim_hole", "l1_hole")
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def _evaluate_setting(setting: Setting, preds: list[np.ndarray], gts: list[np.nd
     report = evaluate_arrays(preds, gts, names, holes, extractor=extractor, lpips=lpips, compute_lpips=compute_lpips,
                              reference=reference)
     row = {"schedule": setting.schedule, "steps": setting.steps, "sweet_spot": setting.sweet_spot or "",
-           "seed": setting.seed, "num_images": report.num_images, **{m: getattr(report, m) for m in METRICS}}
+           "seed": setting.seed, "num_images": report.num_images, **{m.key: report.values.get(m.key) for m in table.METRICS}}
     atomic_write_text(out_dir / "results" / f"{setting.key}.json", json.dumps(row) + "\n")
     log.info("%s: FID %.3f", setting.key, report.fid)
     return row
@@ -172,20 +172,23 @@ def summarize(rows: list[dict]) -> list[dict]:
     summary = []
     for (schedule, steps, sweet_spot), members in groups.items():
         entry = {"schedule": schedule, "steps": steps, "sweet_spot": sweet_spot, "seeds": len(members)}
-        for metric in METRICS:
-            values = [m[metric] for m in members if m.get(metric) is not None]  # stored before KID: none
-            entry[metric] = statistics.fmean(values) if values else None
-            entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        for metric in table.METRICS:
+            key = metric.key
+            values = [m[key] for m in members if m.get(key) is not None]  # stored before a metric existed: none
+            entry[key] = statistics.fmean(values) if values else None
+            entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         summary.append(entry)
     return sorted(summary, key=lambda e: e["fid"])
 
 
 def format_table(summary: list[dict]) -> str:
-    lines = [f"{'schedule':<10}{'T':>4}{'sweet spot':>12}{'seeds':>7}{'FID':>16}{'LPIPS':>9}{'hole PSNR':>11}"]
+    """The sweep's console table: one row per setting, the metrics marked `in_sweep_table`, mean ± std over seeds."""
+    columns = [m for m in table.METRICS if m.in_sweep_table]
+    lines = [f"{'schedule':<10}{'T':>4}{'sweet spot':>12}{'seeds':>7}" + "".join(f"{m.label:>20}" for m in columns)]
     for e in summary:
-        lines.append(f"{e['schedule']:<10}{e['steps']:>4}{str(e['sweet_spot'] or '-'):>12}{e['seeds']:>7}"
-                     f"{e['fid']:>9.3f} ± {e['fid_std']:<5.2f}{e['lpips'] or float('nan'):>8.4f}"
-                     f"{e['psnr_hole'] or float('nan'):>9.2f} dB")
+        cells = "".join(f"{m.format(e[m.key]) + ' ± ' + format(e[m.key + '_std'], m.spec):>20}"
+                        if e.get(m.key) is not None else f"{'n/a':>20}" for m in columns)
+        lines.append(f"{e['schedule']:<10}{e['steps']:>4}{str(e['sweet_spot'] or '-'):>12}{e['seeds']:>7}{cells}")
     best = summary[0]
     lines.append(f"best: {best['schedule']}, T = {best['steps']}, sweet spot {best['sweet_spot'] or 'none'} "
                  f"(FID {best['fid']:.3f})")
