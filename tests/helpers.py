@@ -111,7 +111,7 @@ def use_fake_clock(monkeypatch, trainer_module, step_seconds: float) -> FakeCloc
         clock.steps += 1
         return plan_end(plan, done, ctx, bar)
 
-    monkeypatch.setattr(trainer_module, "plan_end", one_step_later)
+    monkeypatch.setattr(common, "plan_end", one_step_later)  # the loop every trainer runs (common.run_steps)
     return clock
 
 

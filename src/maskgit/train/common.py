@@ -1,4 +1,5 @@
-"""Pieces every training loop uses: learning-rate schedule, precision, seeding, metrics logging."""
+"""Pieces every training loop uses: the loop itself (`run_steps`), learning-rate schedule, precision, seeding,
+metrics logging."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Protocol
 
 import torch
 
@@ -324,3 +325,77 @@ class RunningMeans:
     def rate(self) -> float:
         """Items per second since the window started."""
         return self.items / max(time.perf_counter() - self.start, 1e-9)
+
+
+class TrainingSteps(Protocol):
+    """What a trainer gives `run_steps`: its step and its save; the optional hooks add to the logs."""
+
+    desc: str  # the progress bar's label
+
+    def step(self, step: int, lr: float, meter: RunningMeans) -> None:
+        """One optimisation step at learning rate `lr` (the trainer sets its optimisers' rates); its
+        scalars and the images it saw go to `meter`."""
+
+    def save(self, done: int) -> None:
+        """Checkpoint (and export) after `done` steps."""
+
+
+def run_steps(run: TrainingSteps, cfg: Any, ctx: Any, out_dir: Path, start_step: int, end_step: int,
+              time_limit: Optional[float], started: Optional[float], progress: bool, columns: list[str]) -> int:
+    """The loop every trainer shares, from `start_step` to `end_step` or the end of the wall-clock budget.
+
+    It owns the step plan (a timed run lays its learning-rate schedule over the steps that fit), the
+    learning rate (`cfg`'s warm-up and decay), the progress bar, `metrics.csv` / TensorBoard (every
+    `cfg.log_every` steps), the checkpoint clock (`cfg.checkpoint_every` steps and `cfg.checkpoint_minutes`)
+    and a timed run's finish (`config.yaml` records the steps made). Optional hooks of `run`:
+    `window_values(meter)` (added to each logged window), `after_step(done, final)` (values logged at
+    once, e.g. validation), `postfix(values)` (the bar's), `after_log(done, final)` (e.g. samples).
+    Returns the steps done.
+    """
+    main = ctx.is_main
+    plan = StepPlan(start_step, end_step, time_limit, started=started)
+    metrics = MetricsLogger(out_dir, columns, enabled=main, start_step=start_step)
+    meter = RunningMeans()
+    bar = _progress_bar(total=None if time_limit else end_step, initial=start_step, desc=run.desc,
+                        disable=not (main and progress))
+    clock = CheckpointClock(cfg.checkpoint_minutes)
+    window_values = getattr(run, "window_values", lambda meter: {})
+    after_step = getattr(run, "after_step", lambda done, final: {})
+    postfix = getattr(run, "postfix", lambda values: None)
+    after_log = getattr(run, "after_log", lambda done, final: None)
+    step = start_step
+    while step < plan.end():
+        schedule_steps = plan.end() if time_limit else cfg.max_steps
+        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, schedule_steps, cfg.lr_decay, cfg.min_lr_ratio)
+        run.step(step, lr, meter)
+        bar.update(1)
+        step = done = step + 1
+        final = done >= plan_end(plan, done, ctx, bar)
+        values: dict[str, float] = dict(after_step(done, final))
+        if every(done, cfg.log_every, final):
+            values.update(meter.means())
+            values.update({"train/lr": lr, "train/images_per_s": meter.rate()})
+            values.update(window_values(meter))
+            meter = RunningMeans()
+        if values:
+            metrics.log(done, values)
+            shown = postfix(values)
+            if shown:
+                bar.set_postfix(**shown)
+        after_log(done, final)
+        if final and time_limit:
+            finish_timed_run(cfg, done, out_dir, plan, main)
+        if clock.due(done, cfg.log_every, ctx) or every(done, cfg.checkpoint_every, final):
+            run.save(done)
+            clock.reset()
+    bar.close()
+    metrics.close()
+    if start_step >= plan.end() and main:
+        log.info("nothing to do: the run is already at step %d (max_steps %d)", start_step, end_step)
+    return step
+
+
+def _progress_bar(**kwargs: Any) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(dynamic_ncols=True, **kwargs)

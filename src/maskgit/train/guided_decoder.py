@@ -40,20 +40,15 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .common import (
-    CheckpointClock,
-    MetricsLogger,
     RunningMeans,
-    StepPlan,
     adamw,
     clip_gradients,
     every,
-    finish_timed_run,
     load_init_weights,
-    learning_rate,
     make_deterministic,
     open_run,
-    plan_end,
     record_run,
+    run_steps,
     set_learning_rate,
     step_generator,
 )
@@ -164,7 +159,6 @@ def _losses(output: torch.Tensor, target: torch.Tensor, holes: torch.Tensor, lpi
 def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, out_dir: Path,
            ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool, time_limit: Optional[float], started: float,
            init: Optional[str | Path] = None) -> Path:
-    from tqdm.auto import tqdm
 
     device = ctx.device
     state = open_run(out_dir, resume, CHECKPOINT_KIND)
@@ -201,36 +195,47 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
         start_step = state["step"]
         restore_rng_state(state["rng"])
     end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
-    plan = StepPlan(start_step, end_step, time_limit, started=started)
     sampler = iter(StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, None))
-    metrics = MetricsLogger(out_dir, LOG_COLUMNS, start_step=start_step)
-    meter = RunningMeans()
-    clock = CheckpointClock(cfg.checkpoint_minutes)
-    grid = pipe.tokenizer.config.token_grid
     # None in the config: the model's own pre-fill and pixel evidence, as its inference uses them.
     sampling = pipe.sampling_for(prefill=cfg.prefill, pixel_evidence=cfg.pixel_evidence, decoder="plain")
-    bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="guided decoder", disable=not progress,
-               dynamic_ncols=True)
-    step = start_step
-    while step < plan.end():
-        clean, holes = _batch(dataset, next(sampler), cfg, step)
+    steps = _GuidedDecoderSteps(cfg, ctx, pipe, decoder, optimizer, disc, opt_d, lpips, dataset, sampler, sampling,
+                                out_dir)
+    run_steps(steps, cfg, ctx, out_dir, start_step, end_step, time_limit, started, progress, LOG_COLUMNS)
+    return out_dir / EXPORT_DIR
+
+
+class _GuidedDecoderSteps:
+    """The guided decoder's step (inputs as inference makes them; L1, LPIPS, GAN on the hole), for `run_steps`."""
+
+    desc = "guided decoder"
+
+    def __init__(self, cfg: GuidedDecoderTrainingConfig, ctx: distributed.DistributedContext, pipe: MaskGIT,
+                 decoder: GuidedDecoder, optimizer, disc: Optional[PatchDiscriminator], opt_d, lpips: Optional[LPIPS],
+                 dataset: ImageFolder, sampler, sampling, out_dir: Path):
+        self.cfg, self.ctx, self.pipe, self.decoder, self.optimizer, self.disc, self.opt_d = (
+            cfg, ctx, pipe, decoder, optimizer, disc, opt_d)
+        self.lpips, self.dataset, self.sampler, self.sampling, self.out_dir = lpips, dataset, sampler, sampling, out_dir
+        self.last: Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None  # (target, input, output), for samples
+
+    def step(self, step: int, lr: float, meter: RunningMeans) -> None:
+        cfg, device, pipe, decoder, disc, lpips = self.cfg, self.ctx.device, self.pipe, self.decoder, self.disc, self.lpips
+        grid = pipe.tokenizer.config.token_grid
+        clean, holes = _batch(self.dataset, next(self.sampler), cfg, step)
         with torch.no_grad():
-            inputs = pipe.prepare_batch(clean, holes, sampling)  # pre-filled, encoded and token states as at inference
+            inputs = pipe.prepare_batch(clean, holes, self.sampling)  # pre-filled, encoded and token states as at inference
             hint_ids, unknown = inputs.token_ids, inputs.unknown
             target = uint8_to_tensor(torch.from_numpy(np.stack(clean))).to(device)
             prefilled, hole_t = inputs.pixels, inputs.hole_pixels
             true_ids = pipe.tokenizer.encode(target).flatten(1)
+            evidence = self.sampling.pixel_evidence
             ids = _hole_tokens(pipe, cfg, true_ids, hint_ids, unknown, step_generator(cfg.seed, step, stream=3),
-                               lambda rows: pipe.known_pixel_log_likelihood(prefilled[rows], hole_t[rows],
-                                                                            sampling.pixel_evidence))
+                               lambda rows: pipe.known_pixel_log_likelihood(prefilled[rows], hole_t[rows], evidence))
             quantized = pipe.tokenizer.quantizer.lookup(ids.reshape(-1, grid, grid))
             plain_logs = {}
             if step % cfg.log_every == 0:  # the plain decoder on the same batch, once per logging window: the baseline
                 plain = torch.where(hole_t[:, None], pipe.tokenizer.decode_quantized(quantized), target)
                 _, plain_logs = _losses(plain, target, hole_t, lpips, cfg)
-        schedule_steps = plan.end() if time_limit else cfg.max_steps
-        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, schedule_steps, cfg.lr_decay, cfg.min_lr_ratio)
-        set_learning_rate(optimizer, lr)
+        set_learning_rate(self.optimizer, lr)
         output = decoder(quantized, prefilled, (~hole_t)[:, None].float())  # composited: known pixels exact
         loss, logs = _losses(output, target, hole_t, lpips, cfg)
         gan = disc is not None and step >= cfg.disc_start
@@ -241,39 +246,34 @@ def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, o
                       else torch.tensor(1.0, device=device)) * cfg.disc_weight
             loss = loss + weight * gan_loss
             logs.update(gan_g=gan_loss.detach(), disc_weight=weight.detach(), loss=loss.detach())
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_gradients(decoder.parameters(), cfg.grad_clip)
-        optimizer.step()
+        self.optimizer.step()
         if gan:
-            set_learning_rate(opt_d, lr * (cfg.disc_learning_rate or cfg.learning_rate) / cfg.learning_rate)
-            logs.update(discriminator_step(disc, opt_d, target, output, hole_t, cfg.grad_clip))
+            set_learning_rate(self.opt_d, lr * (cfg.disc_learning_rate or cfg.learning_rate) / cfg.learning_rate)
+            logs.update(discriminator_step(disc, self.opt_d, target, output, hole_t, cfg.grad_clip))
         logs.update({f"{k}_plain": v for k, v in plain_logs.items() if k != "loss"})
         meter.add({f"train/{k}": v for k, v in logs.items()}, items=len(clean))
-        bar.update(1)
-        step = done = step + 1
-        if disc is not None and done == cfg.disc_start:  # the same run without the GAN, for comparison (disc_start > 0)
-            decoder.save_pretrained(out_dir / BEFORE_GAN_DIR)
-        final = done >= plan_end(plan, done, ctx, bar)
-        if every(done, cfg.log_every, final):
-            values = meter.means()
-            values.update({"train/lr": lr, "train/images_per_s": meter.rate()})
-            metrics.log(done, values)
-            bar.set_postfix(l1=f"{values['train/l1_hole']:.4f}", plain=f"{values.get('train/l1_hole_plain', float('nan')):.4f}")
-            meter = RunningMeans()
-            if final or done % (cfg.log_every * 10) == 0:
-                _save_samples(target, prefilled, output.detach().clamp(-1, 1), out_dir / "samples" / f"step_{done:07d}.png")
-        if final and time_limit:
-            finish_timed_run(cfg, done, out_dir, plan, True)
-        if clock.due(done, cfg.log_every, ctx) \
-                or every(done, cfg.checkpoint_every, final):
-            _save(decoder, optimizer, cfg, done, out_dir, disc, opt_d)
-            clock.reset()
-    bar.close()
-    metrics.close()
-    if start_step >= plan.end():
-        log.info("nothing to do: the run is already at step %d (max_steps %d)", start_step, end_step)
-    return out_dir / EXPORT_DIR
+        self.last = (target, prefilled, output.detach().clamp(-1, 1))
+
+    def after_step(self, done: int, final: bool) -> dict[str, float]:
+        if self.disc is not None and done == self.cfg.disc_start:  # the run without the GAN, for comparison
+            self.decoder.save_pretrained(self.out_dir / BEFORE_GAN_DIR)
+        return {}
+
+    def postfix(self, values: dict[str, float]) -> Optional[dict[str, str]]:
+        if "train/l1_hole" not in values:
+            return None
+        return {"l1": f"{values['train/l1_hole']:.4f}", "plain": f"{values.get('train/l1_hole_plain', float('nan')):.4f}"}
+
+    def after_log(self, done: int, final: bool) -> None:
+        if self.last is not None and every(done, self.cfg.log_every, final) \
+                and (final or done % (self.cfg.log_every * 10) == 0):
+            _save_samples(*self.last, self.out_dir / "samples" / f"step_{done:07d}.png")
+
+    def save(self, done: int) -> None:
+        _save(self.decoder, self.optimizer, self.cfg, done, self.out_dir, self.disc, self.opt_d)
 
 
 def _save_samples(target: torch.Tensor, prefilled: torch.Tensor, guided: torch.Tensor, path: Path) -> None:

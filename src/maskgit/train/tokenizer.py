@@ -9,7 +9,6 @@ from typing import Optional
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from ..config import TokenizerTrainingConfig, config_to_dict
 from ..data import ImageFolder, StepBatchSampler, random_flip, to_device
@@ -23,23 +22,18 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .common import (
-    CheckpointClock,
-    MetricsLogger,
     RunningMeans,
-    StepPlan,
     adamw,
     autocast,
     check_model_config,
     clip_gradients,
     every,
-    finish_timed_run,
     load_init_weights,
-    learning_rate,
     make_deterministic,
     open_run,
-    plan_end,
     record_run,
     reset_optimizer_rows,
+    run_steps,
     set_learning_rate,
     step_generator,
 )
@@ -121,7 +115,6 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
     disc_ddp = distributed.wrap_ddp(disc, ctx)
 
     end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
-    plan = StepPlan(start_step, end_step, time_limit, started=plan_started)
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, None, ctx.rank, ctx.world_size)
     if dataset.images is not None:
         if device.type == "cuda":
@@ -130,77 +123,82 @@ def _train(cfg: TokenizerTrainingConfig, data_dir: Path, out_dir: Path, ctx: dis
     else:
         batches = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda"))
     fixed = dataset.batch(list(range(min(8, len(dataset))))).to(device)
-    metrics = MetricsLogger(out_dir, LOG_COLUMNS, enabled=main, start_step=start_step)
-    meter, window_hist = RunningMeans(), torch.zeros(cfg.model.codebook_size, device=device)
-    bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="tokenizer",
-               disable=not (main and progress), dynamic_ncols=True)
+    steps = _TokenizerSteps(cfg, ctx, model, model_ddp, disc, disc_ddp, loss_fn, opt_g, opt_d, batches, fixed,
+                            data_dir, out_dir)
+    run_steps(steps, cfg, ctx, out_dir, start_step, end_step, time_limit, plan_started, progress, LOG_COLUMNS)
+    distributed.barrier()
+    return out_dir / "tokenizer"
 
-    checkpoint_clock = CheckpointClock(cfg.checkpoint_minutes)
-    step = start_step
-    while step < plan.end():
-        images = next(batches).to(device, non_blocking=True)
+
+class _TokenizerSteps:
+    """The tokenizer's step (generator, then discriminator once the GAN is on; dead codes re-seeded), for `run_steps`."""
+
+    desc = "tokenizer"
+
+    def __init__(self, cfg: TokenizerTrainingConfig, ctx: distributed.DistributedContext, model: VQGAN, model_ddp,
+                 disc: PatchDiscriminator, disc_ddp, loss_fn: VQGANLoss, opt_g, opt_d, batches, fixed: torch.Tensor,
+                 data_dir: Path, out_dir: Path):
+        self.cfg, self.ctx, self.model, self.model_ddp, self.disc, self.disc_ddp = cfg, ctx, model, model_ddp, disc, disc_ddp
+        self.loss_fn, self.opt_g, self.opt_d, self.batches, self.fixed = loss_fn, opt_g, opt_d, batches, fixed
+        self.data_dir, self.out_dir = data_dir, out_dir
+        self.window_hist = torch.zeros(cfg.model.codebook_size, device=ctx.device)
+
+    def step(self, step: int, lr: float, meter: RunningMeans) -> None:
+        cfg, ctx, device, model, disc = self.cfg, self.ctx, self.ctx.device, self.model, self.disc
+        images = next(self.batches).to(device, non_blocking=True)
         if cfg.flip:
             images = random_flip(images, step_generator(cfg.seed, step, ctx.rank))
-        schedule_steps = plan.end() if time_limit else cfg.max_steps
-        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, schedule_steps, cfg.lr_decay, cfg.min_lr_ratio)
-        set_learning_rate(opt_g, lr)
-        set_learning_rate(opt_d, lr * (cfg.disc_learning_rate or cfg.learning_rate) / cfg.learning_rate)
-        gan = loss_fn.gan_active(step)
+        set_learning_rate(self.opt_g, lr)
+        set_learning_rate(self.opt_d, lr * (cfg.disc_learning_rate or cfg.learning_rate) / cfg.learning_rate)
+        gan = self.loss_fn.gan_active(step)
 
         # Generator step; the discriminator is frozen so only the generator gets gradients.
         disc.requires_grad_(False)
         with autocast(device):
-            out = model_ddp(images)
+            out = self.model_ddp(images)
             logits_fake = disc(out.reconstruction) if gan else None
-            loss_g, logs = loss_fn.generator_loss(images, out.reconstruction, out.codebook_loss, logits_fake,
-                                                  model.decoder.last_layer if gan else None)
-        opt_g.zero_grad(set_to_none=True)
+            loss_g, logs = self.loss_fn.generator_loss(images, out.reconstruction, out.codebook_loss, logits_fake,
+                                                       model.decoder.last_layer if gan else None)
+        self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         clip_gradients(model.parameters(), cfg.grad_clip)
-        opt_g.step()
+        self.opt_g.step()
 
         if gan:
             disc.requires_grad_(True)
             with autocast(device):
-                logits = disc_ddp(torch.cat([images, out.reconstruction.detach()]))
+                logits = self.disc_ddp(torch.cat([images, out.reconstruction.detach()]))
                 logits_real, logits_fake = logits.chunk(2)
-                loss_d, logs_d = loss_fn.discriminator_loss(logits_real, logits_fake)
-            opt_d.zero_grad(set_to_none=True)
+                loss_d, logs_d = self.loss_fn.discriminator_loss(logits_real, logits_fake)
+            self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             clip_gradients(disc.parameters(), cfg.grad_clip)
-            opt_d.step()
+            self.opt_d.step()
             logs.update(logs_d)
 
         logs["perplexity"] = out.perplexity.detach()
-        window_hist += torch.bincount(out.token_ids.flatten(), minlength=cfg.model.codebook_size)
+        self.window_hist += torch.bincount(out.token_ids.flatten(), minlength=cfg.model.codebook_size)
         if cfg.reseed_every and (step + 1) % cfg.reseed_every == 0:
-            logs["reseeded"] = torch.tensor(float(_reseed_dead_codes(model, opt_g, out.latents, cfg, step, ctx)))
+            logs["reseeded"] = torch.tensor(float(_reseed_dead_codes(model, self.opt_g, out.latents, cfg, step, ctx)))
         meter.add({f"train/{k}": v for k, v in logs.items()}, items=images.shape[0] * ctx.world_size)
-        bar.update(1)
 
-        step = done = step + 1
-        final = done >= plan_end(plan, done, ctx, bar)
-        if every(done, cfg.log_every, final):
-            values = meter.means()
-            values.update({"train/usage": (window_hist > 0).float().mean().item(), "train/lr": lr,
-                           "train/images_per_s": meter.rate()})
-            metrics.log(done, values)
-            bar.set_postfix(loss=f"{values['train/loss_g']:.3f}", l1=f"{values['train/l1']:.3f}",
-                            usage=f"{values['train/usage']:.2f}", img_s=f"{values['train/images_per_s']:.0f}")
-            meter, window_hist = RunningMeans(), torch.zeros_like(window_hist)
-        if final and time_limit:
-            finish_timed_run(cfg, done, out_dir, plan, main)
-        if main and every(done, cfg.sample_every, final):
-            _save_samples(model, fixed, out_dir / "samples" / f"step_{done:07d}.png", device)
-        if checkpoint_clock.due(done, cfg.log_every, ctx) or every(done, cfg.checkpoint_every, final):
-            _save(model, disc, opt_g, opt_d, cfg, done, data_dir, out_dir, ctx)
-            checkpoint_clock.reset()
-    bar.close()
-    metrics.close()
-    if start_step >= plan.end() and main:
-        log.info("nothing to do: the run is already at step %d (max_steps %d)", start_step, end_step)
-    distributed.barrier()
-    return out_dir / "tokenizer"
+    def window_values(self, meter: RunningMeans) -> dict[str, float]:
+        usage = (self.window_hist > 0).float().mean().item()
+        self.window_hist = torch.zeros_like(self.window_hist)
+        return {"train/usage": usage}
+
+    def postfix(self, values: dict[str, float]) -> Optional[dict[str, str]]:
+        if "train/loss_g" not in values:
+            return None
+        return {"loss": f"{values['train/loss_g']:.3f}", "l1": f"{values['train/l1']:.3f}",
+                "usage": f"{values['train/usage']:.2f}", "img_s": f"{values['train/images_per_s']:.0f}"}
+
+    def after_log(self, done: int, final: bool) -> None:
+        if self.ctx.is_main and every(done, self.cfg.sample_every, final):
+            _save_samples(self.model, self.fixed, self.out_dir / "samples" / f"step_{done:07d}.png", self.ctx.device)
+
+    def save(self, done: int) -> None:
+        _save(self.model, self.disc, self.opt_g, self.opt_d, self.cfg, done, self.data_dir, self.out_dir, self.ctx)
 
 
 @torch.no_grad()

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from tqdm.auto import tqdm
 
 from ..config import SamplingConfig, TransformerTrainingConfig, config_to_dict
 from ..data import (
@@ -37,22 +36,17 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .common import (
-    CheckpointClock,
-    MetricsLogger,
     RunningMeans,
-    StepPlan,
     adamw,
     autocast,
     check_model_config,
     clip_gradients,
     every,
-    finish_timed_run,
     load_init_weights,
-    learning_rate,
     make_deterministic,
     open_run,
-    plan_end,
     record_run,
+    run_steps,
     set_learning_rate,
     step_generator,
 )
@@ -227,69 +221,72 @@ def _train(cfg: TransformerTrainingConfig, tokenizer_path: Path, tokens_path: Pa
         forward = torch.compile(forward)
 
     end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
-    plan = StepPlan(start_step, end_step, time_limit, started=plan_started)
     sampler = iter(StepBatchSampler(len(train_index), cfg.batch_size, cfg.seed, start_step * cfg.accum, None,
                                     ctx.rank, ctx.world_size))
-    metrics = MetricsLogger(out_dir, LOG_COLUMNS, enabled=main, start_step=start_step)
-    meter = RunningMeans()
-    bar = tqdm(total=None if time_limit else end_step, initial=start_step, desc="transformer",
-               disable=not (main and progress), dynamic_ncols=True)
-    num_tokens = cfg.model.num_tokens
     model.train()
-    checkpoint_clock = CheckpointClock(cfg.checkpoint_minutes)
-    step = start_step
-    while step < plan.end():
-        schedule_steps = plan.end() if time_limit else cfg.max_steps
-        lr = learning_rate(step, cfg.learning_rate, cfg.warmup_steps, schedule_steps, cfg.lr_decay, cfg.min_lr_ratio)
-        set_learning_rate(optimizer, lr)
+    steps = _TransformerSteps(cfg, ctx, model, forward, optimizer, ema, tokenizer, all_tokens, train_index, val_index,
+                              dataset.num_views, sampler, bank, contexts, out_dir)
+    run_steps(steps, cfg, ctx, out_dir, start_step, end_step, time_limit, plan_started, progress, LOG_COLUMNS)
+    distributed.barrier()
+    return out_dir
+
+
+class _TransformerSteps:
+    """The transformer's step (gradient accumulation, EMA) and validation, for `run_steps`."""
+
+    desc = "transformer"
+
+    def __init__(self, cfg: TransformerTrainingConfig, ctx: distributed.DistributedContext,
+                 model: BidirectionalTransformer, forward, optimizer, ema: Optional[EMA], tokenizer: VQGAN,
+                 all_tokens: torch.Tensor, train_index: torch.Tensor, val_index: torch.Tensor, num_views: int, sampler,
+                 bank: Optional[torch.Tensor], contexts: Optional[Contexts], out_dir: Path):
+        self.cfg, self.ctx, self.model, self.forward, self.optimizer, self.ema = cfg, ctx, model, forward, optimizer, ema
+        self.tokenizer, self.all_tokens, self.train_index, self.val_index = tokenizer, all_tokens, train_index, val_index
+        self.num_views, self.sampler, self.bank, self.contexts, self.out_dir = num_views, sampler, bank, contexts, out_dir
+
+    def step(self, step: int, lr: float, meter: RunningMeans) -> None:
+        cfg, ctx, device = self.cfg, self.ctx, self.ctx.device
+        set_learning_rate(self.optimizer, lr)
         for micro in range(cfg.accum):
             global_micro = step * cfg.accum + micro
             generator = step_generator(cfg.seed, global_micro, ctx.rank)
-            rows = train_index[torch.tensor(next(sampler))]
-            views = torch.randint(dataset.num_views, (len(rows),), generator=generator)
-            inputs, hints, targets, unknown, _ = training_batch(all_tokens, rows, views, cfg, generator, bank, contexts, device)
+            rows = self.train_index[torch.tensor(next(self.sampler))]
+            views = torch.randint(self.num_views, (len(rows),), generator=generator)
+            inputs, hints, targets, unknown, _ = training_batch(self.all_tokens, rows, views, cfg, generator, self.bank,
+                                                                self.contexts, device)
             last = micro == cfg.accum - 1
-            sync = contextlib.nullcontext() if last or not ctx.enabled else forward.no_sync()
+            sync = contextlib.nullcontext() if last or not ctx.enabled else self.forward.no_sync()
             with sync:
                 with autocast(device):
-                    logits = forward(inputs, hints)
+                    logits = self.forward(inputs, hints)
                 loss, accuracy = masked_token_loss(logits, targets, unknown, cfg.label_smoothing, cfg.loss_on_all_tokens)
                 (loss / cfg.accum).backward()
             meter.add({"train/loss": loss.detach(), "train/accuracy": accuracy}, items=len(rows) * ctx.world_size)
-        grad_norm = clip_gradients(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if ema is not None:
-            ema.update(model)
+        grad_norm = clip_gradients(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
         if grad_norm is not None:
             meter.add({"train/grad_norm": grad_norm})
-        bar.update(1)
 
-        step = done = step + 1
-        final = done >= plan_end(plan, done, ctx, bar)
-        values: dict[str, float] = {}
-        if main and every(done, cfg.val_every, final) and len(val_index):
-            values.update(evaluate(ema.shadow if ema is not None else model, all_tokens, val_index, cfg, bank,
-                                   contexts, device))
-        if every(done, cfg.log_every, final):
-            values.update(meter.means())
-            rate = meter.rate()
-            values.update({"train/lr": lr, "train/images_per_s": rate, "train/tokens_per_s": rate * num_tokens})
-            meter = RunningMeans()
-        if values:
-            metrics.log(done, values)
-            if "train/loss" in values:
-                bar.set_postfix(loss=f"{values['train/loss']:.3f}", acc=f"{values['train/accuracy']:.3f}",
-                                tok_s=f"{values['train/tokens_per_s']:.0f}")
-        if final and time_limit:
-            finish_timed_run(cfg, done, out_dir, plan, main)
-        if checkpoint_clock.due(done, cfg.log_every, ctx) or every(done, cfg.checkpoint_every, final):
-            _save(model, ema, optimizer, tokenizer, cfg, done, out_dir, ctx)
-            checkpoint_clock.reset()
-    bar.close()
-    metrics.close()
-    distributed.barrier()
-    return out_dir
+    def after_step(self, done: int, final: bool) -> dict[str, float]:
+        if self.ctx.is_main and every(done, self.cfg.val_every, final) and len(self.val_index):
+            model = self.ema.shadow if self.ema is not None else self.model
+            return evaluate(model, self.all_tokens, self.val_index, self.cfg, self.bank, self.contexts, self.ctx.device)
+        return {}
+
+    def window_values(self, meter: RunningMeans) -> dict[str, float]:
+        return {"train/tokens_per_s": meter.rate() * self.cfg.model.num_tokens}
+
+    def postfix(self, values: dict[str, float]) -> Optional[dict[str, str]]:
+        if "train/loss" not in values:
+            return None
+        return {"loss": f"{values['train/loss']:.3f}", "acc": f"{values['train/accuracy']:.3f}",
+                "tok_s": f"{values['train/tokens_per_s']:.0f}"}
+
+    def save(self, done: int) -> None:
+        _save(self.model, self.ema, self.optimizer, self.tokenizer, self.cfg, done, self.out_dir, self.ctx)
 
 
 @torch.no_grad()
