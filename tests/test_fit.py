@@ -114,6 +114,30 @@ def test_a_held_out_folder_is_split_into_selection_and_test_and_all_of_data_trai
         assert Image.open(next((cases / "gt").iterdir())).size == (32, 32)
 
 
+def test_held_out_images_must_not_be_training_images(tmp_path):
+    data = _images(tmp_path / "data", 6)
+    _images(data / "nested", 3)
+    files = sorted(data.rglob("*.png"))
+    with pytest.raises(DataError, match="both a training and a held-out image"):
+        fit_module.check_disjoint(files, sorted((data / "nested").glob("*.png")))  # --held-out inside --data
+    copy = tmp_path / "held" / "renamed.png"
+    copy.parent.mkdir()
+    shutil.copy(data / "im002.png", copy)
+    with pytest.raises(DataError, match="renamed.png is a copy of the training image"):
+        fit_module.check_disjoint(files, [copy])
+    other = _images(tmp_path / "other", 3, (48, 48))
+    fit_module.check_disjoint(files, sorted(other.glob("*.png")))  # disjoint: accepted
+
+
+def test_the_sampling_grid_tries_no_sweet_spot():
+    from maskgit.config import SamplingConfig, with_overrides
+
+    base = SamplingConfig(steps=12, sweet_spot=7)
+    tried = [with_overrides(base, steps=t, sweet_spot=s) for t, s in dict(fit_module.CHOICE_GRID)[("steps", "sweet_spot")]]
+    assert [(c.steps, c.sweet_spot) for c in tried] == [(12, 7), (12, None), (8, None)]
+    assert fit_module._cost(tried[0]) < fit_module._cost(tried[2]) < fit_module._cost(tried[1])  # passes: 7, 8, 12
+
+
 def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(fit_module, "_check_weights", lambda recipe, opts, until=None: None)
     (tmp_path / "empty").mkdir()
@@ -138,6 +162,13 @@ def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys, monkeypatch
     assert "drop --data" in capsys.readouterr().err
     assert cli.main(["fit", "--data", str(data), "--out", str(tmp_path / "m2"), "--held-out", str(data), "--min-images", "4", "-q"]) == 2
     assert "is the --data folder" in capsys.readouterr().err and not (tmp_path / "m2").exists()
+    assert cli.main(["fit", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m3"), "--resolution", "96",
+                     "-q"]) == 2  # refused before the folder is read
+    assert "no preset for --resolution 96" in capsys.readouterr().err
+    inside = _images(tmp_path / "d2" / "nested", 10)
+    assert cli.main(["fit", "--data", str(tmp_path / "d2"), "--out", str(tmp_path / "m4"), "--held-out", str(inside),
+                     "--min-images", "4", "-q"]) == 2
+    assert "both a training and a held-out image" in capsys.readouterr().err and not (tmp_path / "m4").exists()
 
 
 @pytest.mark.slow

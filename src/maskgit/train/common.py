@@ -233,7 +233,10 @@ def finish_timed_run(cfg: Any, done: int, out_dir: Path, plan: "StepPlan", main:
     cfg.max_steps = done
     if main:
         save_config(cfg, out_dir / "config.yaml")
-        log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
+        if done >= plan.cap:
+            log.info("stopping at max_steps (%d steps, %.0f s): the time limit was not reached", done, plan.elapsed())
+        else:
+            log.info("time limit: stopping after %d steps in %.0f s", done, plan.elapsed())
 
 
 def every(done: int, interval: int, final: bool) -> bool:

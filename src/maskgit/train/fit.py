@@ -69,7 +69,7 @@ CASE_MASKS = "brush"  # the lab's free-form holes (15-25 % of the image)
 CHOICE_GRID: tuple[tuple[tuple[str, ...], tuple[tuple, ...]], ...] = (
     (("pixel_evidence",), ((0.0,), (1.0,), (3.0,))),
     (("choice_temperature",), ((0.0,), (4.5,))),
-    (("steps", "sweet_spot"), ((12, 7), (12, None), (8, None))),
+    (("steps", "sweet_spot"), ((12, 7), (12, 0), (8, 0))),  # sweet spot 0: none (config.with_overrides)
 )
 CHOICE_SEEDS = (0, 1)  # the recipe's defaults run at both: their difference is the seed noise
 NOISE_FLOOR = 0.01  # of the defaults' FID: decoding without noise has no seed-to-seed spread to measure
@@ -90,11 +90,11 @@ class Recipe:
 
 RECIPES = {
     "cpu": Recipe("cpu", "small-cpu", "small-cpu", "small-cpu", {"prefill": "navier-stokes", "choice_temperature": 0.0},
-                  "the CPU recipe (0.3M-parameter tokenizer, 0.8M transformer with hints, guided decoder)"),
+                  "the CPU recipe: a 0.3M-parameter tokenizer, a 0.8M transformer with hints, a guided decoder"),
     "gpu": Recipe("gpu", "catface64-gpu", "catface64-gpu", "catface64-gpu",
                   {"prefill": "navier-stokes", "pixel_evidence": 3.0}, "the catface64 GPU recipe"),
     "tiny": Recipe("tiny", "tiny", "tiny", "tiny", {"prefill": "navier-stokes"},
-                   "the tiny presets (tests and smoke runs: fast, not good)"),
+                   "the tiny presets, for tests and smoke runs: fast, not good"),
 }
 TINY_BELOW_MINUTES = 10.0  # on a CPU, a smaller budget than this gets the tiny recipe
 
@@ -150,13 +150,33 @@ def scan_folder(data: Path, min_images: int, progress: bool) -> tuple[list[Path]
     return files, sizes
 
 
+def check_disjoint(train: Sequence[Path], held_out: Sequence[Path]) -> None:
+    """Refuse held-out images that are also training images: the same file (e.g. --held-out inside --data)
+    or the same bytes."""
+    import hashlib
+
+    shared = sorted({p.resolve() for p in train} & {p.resolve() for p in held_out})
+    if shared:
+        raise DataError(f"{shared[0]} is both a training and a held-out image ({len(shared)} such files); "
+                        "--held-out must not lie inside --data, nor --data inside it")
+
+    def digest(path: Path) -> str:
+        return hashlib.sha1(path.read_bytes()).hexdigest()
+
+    seen = {digest(p): p for p in train}
+    copies = [(p, seen[d]) for p in held_out if (d := digest(p)) in seen]
+    if copies:
+        raise DataError(f"{copies[0][0]} is a copy of the training image {copies[0][1]} ({len(copies)} such held-out "
+                        "images); held-out figures on trained images would mean little: remove the copies")
+
+
 def choose_resolution(sizes: Sequence[tuple[int, int]], asked: Optional[int], has_config: bool, data: Path) -> int:
     """`asked` if usable, else the largest preset no larger than the images' median short side."""
+    if asked is not None and asked not in RESOLUTIONS and not has_config:
+        raise ConfigError(f"no preset for --resolution {asked} (presets: {', '.join(map(str, RESOLUTIONS))}); "
+                          "give --tokenizer-config for another resolution")
     short = statistics.median(min(s) for s in sizes)
     if asked is not None:
-        if asked not in RESOLUTIONS and not has_config:
-            raise ConfigError(f"no preset for --resolution {asked} (presets: {', '.join(map(str, RESOLUTIONS))}); "
-                              "give --tokenizer-config for another resolution")
         if short < asked:
             fits = [r for r in RESOLUTIONS if r <= short]
             hint = f"; choose --resolution {fits[-1]}" if fits else ""
@@ -355,6 +375,7 @@ def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True, until:
         opts = FitOptions(**state.data["options"])
         if device is not None:
             opts.device = device
+        state.data.setdefault("resumed", []).append(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     else:
         state = _new_run(opts, out, progress, until)
     device = pick_device(None if opts.device == "auto" else opts.device)
@@ -385,9 +406,13 @@ def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True, until:
         state.stage(name)["machine"] = here
         state.start(name, budget)
         budget = state.budget_for(name) if name in SHARES else None  # less what a killed attempt used
-        detail = _STAGE_RUNNERS[name](state=state, opts=opts, work=work, device=device, recipe=recipe,
-                                      configs=(tok_cfg, tr_cfg, dec_cfg), init_pipe=init_pipe, budget=budget,
-                                      progress=progress)
+        try:
+            detail = _STAGE_RUNNERS[name](state=state, opts=opts, work=work, device=device, recipe=recipe,
+                                          configs=(tok_cfg, tr_cfg, dec_cfg), init_pipe=init_pipe, budget=budget,
+                                          progress=progress)
+        except KeyboardInterrupt:
+            log.warning("fit: interrupted in the %s stage; continue with `maskgit fit --resume %s`", name, out)
+            raise
         state.finish(name, **(detail or {}))
         if name == until and name != STAGES[-1]:
             _write_stages_tsv(state)
@@ -402,7 +427,9 @@ def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True, until:
 
 def _new_run(opts: FitOptions, out: Path, progress: bool, until: Optional[str] = None) -> FitState:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(f"{out} exists and is not empty; continue a fit there with --resume {out}, or choose another --out")
+        if (out / FIT_DIR / STATE_NAME).is_file():
+            raise DataError(f"{out} holds a fit already; continue it with --resume {out}, or choose another --out")
+        raise DataError(f"{out} exists and is not empty; choose another --out (fit writes only into a new or empty folder)")
     if opts.time_limit <= 0:
         raise ConfigError(f"--time-limit must be positive, got {opts.time_limit}")
     data = Path(opts.data)
@@ -420,6 +447,8 @@ def _new_run(opts: FitOptions, out: Path, progress: bool, until: Optional[str] =
         value = getattr(opts, field)
         if value is not None and Path(value).exists():
             setattr(opts, field, str(Path(value).resolve()))
+    if opts.resolution is not None and opts.resolution not in RESOLUTIONS and opts.tokenizer_config is None:
+        choose_resolution([], opts.resolution, False, data)  # no preset: refused before the folder is read
     begun = time.time()
     files, sizes = scan_folder(data, opts.min_images, progress)
     held_out = None
@@ -427,6 +456,7 @@ def _new_run(opts: FitOptions, out: Path, progress: bool, until: Optional[str] =
         if Path(opts.held_out).resolve() == data.resolve():
             raise ConfigError(f"--held-out {opts.held_out} is the --data folder; held-out images must not be trained on")
         held_out = (scan_folder(Path(opts.held_out), MIN_HELD_OUT, progress)[0], Path(opts.held_out))
+        check_disjoint(files, held_out[0])
     has_config = opts.tokenizer_config is not None or opts.init is not None
     resolution = choose_resolution(sizes, opts.resolution, has_config, data)
     device = pick_device(None if opts.device == "auto" else opts.device)
@@ -648,7 +678,7 @@ def choose_sampling(pipe, cases: Path, budget: Optional[float], progress: bool =
                                  reference=reference, use_cache=False)
         rows.append({"setting": _describe(sampling), "seed": seed, "fid": report.fid, "kid": report.kid,
                      "psnr_hole": report.psnr_hole, "seconds": time.perf_counter() - t0, "decision": note})
-        log.info("choose: %s, seed %d: FID %.3f (%s)", _describe(sampling), seed, report.fid, note)
+        log.info("choose: %s, seed %d: FID %.3f%s", _describe(sampling), seed, report.fid, f" ({note})" if note else "")
         return report.fid
 
     current = pipe.sampling
@@ -777,10 +807,13 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         f"On {data['test']} held-out test cases this model {verdict}: {ours['fid']:.3f} against {ns['fid']:.3f} "
         f"(hole PSNR {_fmt(ours['psnr_hole'], '.2f')} dB against {_fmt(ns['psnr_hole'], '.2f')} dB). "
         f"FID over {ours['cases']} images is biased upwards and noisy: compare it only with the rows below, "
-        "made from the same cases.",
+        "made from the same cases."
+        + ("" if ours["fid"] < ns["fid"] else
+           " Until it does, OpenCV's fill is the better tool for these images (`maskgit inpaint --method "
+           "navier-stokes`); a longer `--time-limit` and more images are what usually help."),
         "",
         "```bash",
-        f"maskgit inpaint --model {state.out} IMAGES --masks MASKS --out FILLED",
+        f"maskgit inpaint --model {state.out} IMAGES --masks MASKS --mask-convention white-hole --out FILLED",
         f"maskgit demo --model {state.out}",
         "```",
         "",
@@ -811,6 +844,7 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         "| stage | wall time | budget | steps | started from |",
         "|---|---:|---:|---:|---|",
     ]
+    resumed = state.data.get("resumed", [])
     for stage in STAGES:
         s = dict(state.stage(stage))
         if "started_at" in s:  # the stage writing this card
@@ -820,6 +854,10 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
                      f"{s.get('from') or ('—' if stage not in ('tokenizer', 'transformer', 'guided') else 'scratch')} |"
                      if s["status"] != "skipped" else f"| {stage} | skipped | — | — | — |")
     lines += [
+        "",
+        "A stage that reaches its preset's step cap (`max_steps`) ends before its budget; what it leaves goes to "
+        "the stages after it." + (f" The fit was continued with `--resume` {len(resumed)} time(s) "
+                                  f"({', '.join(resumed)})." if resumed else ""),
         "",
         f"Model: tokenizer {data['resolution']} px → {pipe.tokenizer.config.token_grid} × "
         f"{pipe.tokenizer.config.token_grid} tokens of {pipe.tokenizer.config.codebook_size} codes; transformer "
@@ -849,7 +887,8 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
     seconds = ours.get("seconds_per_image")
     lines += [
         "",
-        f"LPIPS with AlexNet; every row from the same harness (`evaluation.csv`). The model took "
+        "LPIPS with AlexNet; KID is unbiased, so on few images it can fall below 0 (± its std over random "
+        f"subsets); every row from the same harness (`evaluation.csv`). The model took "
         f"{_fmt(seconds, '.2f')} s per image here, in batches of 32.",
         "",
         "## How it fills a hole",
