@@ -159,7 +159,6 @@ def _losses(output: torch.Tensor, target: torch.Tensor, holes: torch.Tensor, lpi
 def _train(cfg: GuidedDecoderTrainingConfig, model_path: Path, data_dir: Path, out_dir: Path,
            ctx: distributed.DistributedContext, resume: bool, stop_after: Optional[int], progress: bool, time_limit: Optional[float], started: float,
            init: Optional[str | Path] = None) -> Path:
-
     device = ctx.device
     state = open_run(out_dir, resume, CHECKPOINT_KIND)
     pipe = MaskGIT.from_pretrained(model_path, device=device)
