@@ -176,7 +176,7 @@ def test_evaluate_cli_writes_json_and_csv(small_sets, tmp_path, capsys):
     assert "--mask-convention" in capsys.readouterr().err
     assert main(args + ["--mask-convention", "lab"]) == 0
     out = capsys.readouterr().out
-    assert "FID over 5 images" in out and "PSNR (hole)" in out
+    assert "FID over 5 images" in out and "hole:" in out
     data = json.loads((tmp_path / "eval" / "evaluation.json").read_text())  # --out is a folder, as everywhere
     assert data["summary"]["fid_images"] == 5 and len(data["per_image"]) == 5
     assert data["summary"]["psnr_hole"] < data["summary"]["psnr"]
@@ -314,6 +314,7 @@ def test_a_new_metric_is_one_table_entry(monkeypatch, tmp_path):
     assert [row["worst_hole"] for row in report.per_image] == expected
     assert report.worst_hole == pytest.approx(np.mean(expected))
     assert "worst (hole)" in report.summary() and report.summary_dict()["worst_hole"] == report.worst_hole
+    assert list(report.summary_dict())[:4] == ["num_images", "fid", "fid_images", "lpips"]  # the files' old order
     assert "worst_hole" in report.write(tmp_path / "e")[2].read_text().splitlines()[0].split(",")
     rows = [{"schedule": "cosine", "steps": 8, "sweet_spot": "", "seed": s, **report.summary_dict()} for s in (0, 1)]
     summary = sweep.summarize(rows)

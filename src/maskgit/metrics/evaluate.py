@@ -48,18 +48,25 @@ class EvaluationReport:
     def summary(self) -> str:
         lines = [f"{self.num_images} images; FID over {self.fid_images} images (2048-d TF-Inception pool3, "
                  "pytorch-fid preprocessing)"]
+        partners = {m.shown_with: m for m in table.METRICS if m.shown_with}
         for metric in table.METRICS:
+            if metric.shown_with:
+                continue
             text = metric.format(self.values.get(metric.key)) + metric.note
             if metric.key == "kid":
                 std = "n/a" if self.kid_std is None else f"{self.kid_std:{metric.spec}}"
                 text += f" ± {std} (std over {KID_SUBSETS} subsets of {self.kid_subset_size} images per set)"
-            lines.append(f"  {metric.label:<12} {text}")
+            if metric.key in partners:
+                partner = partners[metric.key]
+                text += " " * metric.gap + f"hole: {partner.format(self.values.get(partner.key))}"
+            lines.append(f"  {metric.label:<11}{text}")
         return "\n".join(lines)
 
     def summary_dict(self) -> dict:
-        return {"num_images": self.num_images, "fid_images": self.fid_images,
-                **{m.key: self.values.get(m.key) for m in table.METRICS},
-                "kid_std": self.kid_std, "kid_subset_size": self.kid_subset_size}
+        figures = {"fid_images": self.fid_images, "kid_std": self.kid_std, "kid_subset_size": self.kid_subset_size,
+                   **{m.key: self.values.get(m.key) for m in table.METRICS}}
+        order = list(table.SUMMARY_KEYS) + [k for k in figures if k not in table.SUMMARY_KEYS]
+        return {"num_images": self.num_images, **{k: figures[k] for k in order}}
 
     def write(self, prefix: str | Path) -> tuple[Path, Path, Path]:
         """`PREFIX.json` (summary + per image), `PREFIX.csv` (one row per image) and

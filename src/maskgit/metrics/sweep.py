@@ -158,7 +158,7 @@ def _evaluate_setting(setting: Setting, preds: list[np.ndarray], gts: list[np.nd
     report = evaluate_arrays(preds, gts, names, holes, extractor=extractor, lpips=lpips, compute_lpips=compute_lpips,
                              reference=reference)
     row = {"schedule": setting.schedule, "steps": setting.steps, "sweet_spot": setting.sweet_spot or "",
-           "seed": setting.seed, "num_images": report.num_images, **{m.key: report.values.get(m.key) for m in table.METRICS}}
+           "seed": setting.seed, "num_images": report.num_images, **{m.key: report.values.get(m.key) for m in table.METRICS if m.in_sweep}}
     atomic_write_text(out_dir / "results" / f"{setting.key}.json", json.dumps(row) + "\n")
     log.info("%s: FID %.3f", setting.key, report.fid)
     return row
@@ -172,7 +172,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     summary = []
     for (schedule, steps, sweet_spot), members in groups.items():
         entry = {"schedule": schedule, "steps": steps, "sweet_spot": sweet_spot, "seeds": len(members)}
-        for metric in table.METRICS:
+        for metric in (m for m in table.METRICS if m.in_sweep):
             key = metric.key
             values = [m[key] for m in members if m.get(key) is not None]  # stored before a metric existed: none
             entry[key] = statistics.fmean(values) if values else None
@@ -182,13 +182,16 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def format_table(summary: list[dict]) -> str:
-    """The sweep's console table: one row per setting, the metrics marked `in_sweep_table`, mean ± std over seeds."""
-    columns = [m for m in table.METRICS if m.in_sweep_table]
-    lines = [f"{'schedule':<10}{'T':>4}{'sweet spot':>12}{'seeds':>7}" + "".join(f"{m.label:>20}" for m in columns)]
+    """The sweep's console table: one row per setting, FID (± its std over seeds), LPIPS, hole PSNR, then any
+    metric marked `in_sweep_table`."""
+    extra = [m for m in table.METRICS if m.in_sweep_table]
+    lines = [f"{'schedule':<10}{'T':>4}{'sweet spot':>12}{'seeds':>7}{'FID':>16}{'LPIPS':>9}{'hole PSNR':>11}"
+             + "".join(f"{m.label:>16}" for m in extra)]
     for e in summary:
-        cells = "".join(f"{m.format(e[m.key]) + ' ± ' + format(e[m.key + '_std'], m.spec):>20}"
-                        if e.get(m.key) is not None else f"{'n/a':>20}" for m in columns)
-        lines.append(f"{e['schedule']:<10}{e['steps']:>4}{str(e['sweet_spot'] or '-'):>12}{e['seeds']:>7}{cells}")
+        lines.append(f"{e['schedule']:<10}{e['steps']:>4}{str(e['sweet_spot'] or '-'):>12}{e['seeds']:>7}"
+                     f"{e['fid']:>9.3f} ± {e['fid_std']:<5.2f}{e['lpips'] or float('nan'):>8.4f}"
+                     f"{e['psnr_hole'] or float('nan'):>9.2f} dB"
+                     + "".join(f"{m.format(e.get(m.key)):>16}" for m in extra))
     best = summary[0]
     lines.append(f"best: {best['schedule']}, T = {best['steps']}, sweet spot {best['sweet_spot'] or 'none'} "
                  f"(FID {best['fid']:.3f})")

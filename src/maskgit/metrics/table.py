@@ -29,23 +29,31 @@ class Metric:
     hole: bool = False  # over the hole pixels only: needs masks
     unit: str = ""
     note: str = ""  # after the value in the console
-    in_sweep_table: bool = False  # a column of `maskgit sweep`'s console table
+    shown_with: Optional[str] = None  # printed on that metric's console line ("hole: ...") instead of its own
+    gap: int = 4  # spaces before a `shown_with` partner's "hole:" on this metric's line
+    in_sweep: bool = True  # stored and averaged over seeds by `maskgit sweep`
+    in_sweep_table: bool = False  # a column of `maskgit sweep`'s console table (after FID, LPIPS, hole PSNR)
 
     def format(self, value: Optional[float]) -> str:
         return "n/a" if value is None else f"{value:{self.spec}}{self.unit}"
 
 
+# In the console's order. (FID, LPIPS and hole PSNR make the sweep's table as they always have.)
 METRICS: tuple[Metric, ...] = (
-    Metric("fid", "FID", ".3f", True, in_sweep_table=True),
+    Metric("fid", "FID", ".3f", True),
     Metric("kid", "KID", ".5f", True),  # with kid_std: the report's own fields
-    Metric("lpips", "LPIPS", ".4f", True, note=" (alex)", in_sweep_table=True),
-    Metric("psnr", "PSNR", ".2f", False, lambda p, g, r: psnr(p, g).clamp(max=PSNR_CAP), unit=" dB"),
-    Metric("ssim", "SSIM", ".4f", False, lambda p, g, r: ssim(p, g)),
+    Metric("lpips", "LPIPS", ".4f", True, note=" (alex)"),
+    Metric("psnr", "PSNR", ".2f", False, lambda p, g, r: psnr(p, g).clamp(max=PSNR_CAP), unit=" dB", in_sweep=False),
+    Metric("ssim", "SSIM", ".4f", False, lambda p, g, r: ssim(p, g), gap=5, in_sweep=False),
     Metric("psnr_hole", "PSNR (hole)", ".2f", False, lambda p, g, r: psnr(p, g, r).clamp(max=PSNR_CAP), hole=True,
-           unit=" dB", in_sweep_table=True),
-    Metric("ssim_hole", "SSIM (hole)", ".4f", False, lambda p, g, r: ssim(p, g, r), hole=True),
+           unit=" dB", shown_with="psnr"),
+    Metric("ssim_hole", "SSIM (hole)", ".4f", False, lambda p, g, r: ssim(p, g, r), hole=True, shown_with="ssim"),
     Metric("l1_hole", "L1 (hole)", ".4f", True, lambda p, g, r: l1(p, g, r), hole=True),
 )
+# The order of the report's summary in evaluation.json and -summary.csv, as it has always been; a metric
+# not named here follows these.
+SUMMARY_KEYS = ("fid", "fid_images", "lpips", "psnr", "ssim", "kid", "kid_std", "kid_subset_size", "psnr_hole",
+                "ssim_hole", "l1_hole")
 
 
 def by_key() -> dict[str, Metric]:

@@ -351,7 +351,7 @@ def run_steps(run: TrainingSteps, cfg: Any, ctx: Any, out_dir: Path, start_step:
     learning rate (`cfg`'s warm-up and decay), the progress bar, `metrics.csv` / TensorBoard (every
     `cfg.log_every` steps), the checkpoint clock (`cfg.checkpoint_every` steps and `cfg.checkpoint_minutes`)
     and a timed run's finish (`config.yaml` records the steps made). Optional hooks of `run`:
-    `window_values(meter)` (added to each logged window), `after_step(done, final)` (values logged at
+    `window_values(values)` (more values for each logged window, from its own), `after_step(done, final)` (values logged at
     once, e.g. validation), `postfix(values)` (the bar's), `after_log(done, final)` (e.g. samples).
     Returns the steps done.
     """
@@ -362,7 +362,7 @@ def run_steps(run: TrainingSteps, cfg: Any, ctx: Any, out_dir: Path, start_step:
     bar = _progress_bar(total=None if time_limit else end_step, initial=start_step, desc=run.desc,
                         disable=not (main and progress))
     clock = CheckpointClock(cfg.checkpoint_minutes)
-    window_values = getattr(run, "window_values", lambda meter: {})
+    window_values = getattr(run, "window_values", lambda values: {})
     after_step = getattr(run, "after_step", lambda done, final: {})
     postfix = getattr(run, "postfix", lambda values: None)
     after_log = getattr(run, "after_log", lambda done, final: None)
@@ -378,7 +378,7 @@ def run_steps(run: TrainingSteps, cfg: Any, ctx: Any, out_dir: Path, start_step:
         if every(done, cfg.log_every, final):
             values.update(meter.means())
             values.update({"train/lr": lr, "train/images_per_s": meter.rate()})
-            values.update(window_values(meter))
+            values.update(window_values(values))
             meter = RunningMeans()
         if values:
             metrics.log(done, values)

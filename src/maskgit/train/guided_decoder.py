@@ -254,7 +254,7 @@ class _GuidedDecoderSteps:
             logs.update(discriminator_step(disc, self.opt_d, target, output, hole_t, cfg.grad_clip))
         logs.update({f"{k}_plain": v for k, v in plain_logs.items() if k != "loss"})
         meter.add({f"train/{k}": v for k, v in logs.items()}, items=len(clean))
-        self.last = (target, prefilled, output.detach().clamp(-1, 1))
+        self.last = (target, prefilled, output.detach())
 
     def after_step(self, done: int, final: bool) -> dict[str, float]:
         if self.disc is not None and done == self.cfg.disc_start:  # the run without the GAN, for comparison
@@ -269,7 +269,8 @@ class _GuidedDecoderSteps:
     def after_log(self, done: int, final: bool) -> None:
         if self.last is not None and every(done, self.cfg.log_every, final) \
                 and (final or done % (self.cfg.log_every * 10) == 0):
-            _save_samples(*self.last, self.out_dir / "samples" / f"step_{done:07d}.png")
+            target, prefilled, output = self.last
+            _save_samples(target, prefilled, output.clamp(-1, 1), self.out_dir / "samples" / f"step_{done:07d}.png")
 
     def save(self, done: int) -> None:
         _save(self.decoder, self.optimizer, self.cfg, done, self.out_dir, self.disc, self.opt_d)

@@ -182,7 +182,7 @@ class _TokenizerSteps:
             logs["reseeded"] = torch.tensor(float(_reseed_dead_codes(model, self.opt_g, out.latents, cfg, step, ctx)))
         meter.add({f"train/{k}": v for k, v in logs.items()}, items=images.shape[0] * ctx.world_size)
 
-    def window_values(self, meter: RunningMeans) -> dict[str, float]:
+    def window_values(self, values: dict[str, float]) -> dict[str, float]:
         usage = (self.window_hist > 0).float().mean().item()
         self.window_hist = torch.zeros_like(self.window_hist)
         return {"train/usage": usage}

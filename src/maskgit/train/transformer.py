@@ -276,8 +276,8 @@ class _TransformerSteps:
             return evaluate(model, self.all_tokens, self.val_index, self.cfg, self.bank, self.contexts, self.ctx.device)
         return {}
 
-    def window_values(self, meter: RunningMeans) -> dict[str, float]:
-        return {"train/tokens_per_s": meter.rate() * self.cfg.model.num_tokens}
+    def window_values(self, values: dict[str, float]) -> dict[str, float]:
+        return {"train/tokens_per_s": values["train/images_per_s"] * self.cfg.model.num_tokens}
 
     def postfix(self, values: dict[str, float]) -> Optional[dict[str, str]]:
         if "train/loss" not in values:
