@@ -40,6 +40,7 @@ from ..config import (
     SamplingConfig,
     TokenizerTrainingConfig,
     TransformerTrainingConfig,
+    config_from_dict,
     config_to_dict,
     load_guided_decoder_training_config,
     load_tokenizer_training_config,
@@ -72,6 +73,7 @@ CHOICE_GRID: tuple[tuple[tuple[str, ...], tuple[tuple, ...]], ...] = (
     (("steps", "sweet_spot"), ((12, 7), (12, 0), (8, 0))),  # sweet spot 0: none (config.with_overrides)
 )
 CHOICE_SEEDS = (0, 1)  # the recipe's defaults run at both: their difference is the seed noise
+DEFAULTS_NOTE = "the recipe's defaults"
 NOISE_FLOOR = 0.01  # of the defaults' FID: decoding without noise has no seed-to-seed spread to measure
 FINE_TUNE_LR = 0.5  # learning rates x this when a stage starts from --init weights
 
@@ -120,18 +122,27 @@ class FitOptions:
 # --- the folder -------------------------------------------------------------------------------
 
 
-def scan_folder(data: Path, min_images: int, progress: bool) -> tuple[list[Path], list[tuple[int, int]]]:
-    """Every image file under `data` with its size; DataError (one line, naming a file) if the folder cannot be used."""
+def scan_folder(data: Path, min_images: int, progress: bool, held_out: bool = False
+                ) -> tuple[list[Path], list[tuple[int, int]]]:
+    """Every image file under `data` with its size; DataError (one line, naming a file) if the folder cannot be used.
+    Model folders made by fit (holding `fit/state.json`) inside it are left out."""
     from tqdm.auto import tqdm
 
     from ..image_io import list_image_files
 
     files = list_image_files(data)
+    models = {p.parent.parent for p in data.rglob(f"{FIT_DIR}/{STATE_NAME}")} if data.is_dir() else set()
+    if models:
+        kept = [f for f in files if not any(m in f.parents for m in models)]
+        log.warning("%s: left out %d images inside fit's model folder(s) %s", data, len(files) - len(kept),
+                    ", ".join(map(str, sorted(models))))
+        files = kept
     if not files:
         raise DataError(f"{data}: no images (.jpg, .jpeg, .png, .webp) in it")
     if len(files) < min_images:
-        raise DataError(f"{data}: {len(files)} images; fit needs at least {min_images} (a model trained on fewer "
-                        "would mostly remember them, and its held-out figures would mean little)")
+        why = ("half of them choose the settings, half report on them" if held_out else
+               "a model trained on fewer would mostly remember them, and its held-out figures would mean little")
+        raise DataError(f"{data}: {len(files)} images; fit needs at least {min_images} ({why})")
     sizes, bad = [], []
     for path in tqdm(files, desc="checking images", disable=not progress, leave=False):
         try:
@@ -339,11 +350,18 @@ class FitState:
 
     def start(self, name: str, budget: Optional[float]) -> None:
         entry = self.stage(name)
-        if entry["status"] == "started":  # killed while running: count the time it had used
+        if entry["status"] == "started":  # killed outright (no `interrupt`): count the time its files show
             entry["seconds"] += max(0.0, _last_activity(self.work / name, entry["started_at"]) - entry["started_at"])
         elif budget is not None:
             entry["budget_s"] = budget
         entry.update(status="started", started_at=time.time())
+        self.save()
+
+    def interrupt(self, name: str) -> None:
+        """A stage stopped by an exception: its time so far is spent; --resume continues it."""
+        entry = self.stage(name)
+        entry["seconds"] += time.time() - entry.pop("started_at", time.time())
+        entry["status"] = "interrupted"
         self.save()
 
     def finish(self, name: str, status: str = "done", **detail: Any) -> None:
@@ -380,10 +398,23 @@ def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True, until:
         state = _new_run(opts, out, progress, until)
     device = pick_device(None if opts.device == "auto" else opts.device)
     recipe = pick_recipe(state.data["recipe"], device, opts.time_limit)
-    init_pipe = _load_init(opts.init, device)
-    resolution = state.data["data"]["resolution"]
-    tok_cfg, tr_cfg, dec_cfg = stage_configs(opts, recipe, resolution, init_pipe)
+    if not state.done("data"):  # killed while storing the data: do it again
+        _prepare(state, opts, *_scan(opts, progress), progress)
+    training_left = not all(state.done(s) for s in ("tokenizer", "transformer", "guided", "export"))
+    init_pipe = _load_init(opts.init, device) if training_left else None
+    if "configs" in state.data:  # as planned when the fit started (another machine may lack the files)
+        stored = state.data["configs"]
+        tok_cfg = config_from_dict(TokenizerTrainingConfig, stored["tokenizer"], source="state: tokenizer")
+        tr_cfg = config_from_dict(TransformerTrainingConfig, stored["transformer"], source="state: transformer")
+        dec_cfg = (None if stored["guided"] is None else
+                   config_from_dict(GuidedDecoderTrainingConfig, stored["guided"], source="state: guided"))
+    else:
+        resolution = state.data.get("resolution", state.data["data"]["resolution"])
+        tok_cfg, tr_cfg, dec_cfg = stage_configs(opts, recipe, resolution, init_pipe)
+        state.data["configs"] = {"tokenizer": config_to_dict(tok_cfg), "transformer": config_to_dict(tr_cfg),
+                                 "guided": None if dec_cfg is None else config_to_dict(dec_cfg)}
     state.data["guided"] = dec_cfg is not None
+    state.save()
     here = machine(device)
     work = state.work
     started = time.time()
@@ -395,6 +426,11 @@ def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True, until:
                  max(0.0, state.left()) / 60, state.data["budget_s"] / 60)
 
     for name in STAGES[1:]:
+        if until is not None and STAGES.index(name) > STAGES.index(until):
+            _write_stages_tsv(state)
+            log.info("fit: stopped after %s, as asked (%.1f of the %g-minute budget used); continue with "
+                     "`maskgit fit --resume %s`", until, state.spent() / 60, opts.time_limit, out)
+            return out
         if state.done(name):
             continue
         budget = state.budget_for(name) if name in SHARES else None
@@ -410,15 +446,12 @@ def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True, until:
             detail = _STAGE_RUNNERS[name](state=state, opts=opts, work=work, device=device, recipe=recipe,
                                           configs=(tok_cfg, tr_cfg, dec_cfg), init_pipe=init_pipe, budget=budget,
                                           progress=progress)
-        except KeyboardInterrupt:
-            log.warning("fit: interrupted in the %s stage; continue with `maskgit fit --resume %s`", name, out)
+        except BaseException as exc:
+            state.interrupt(name)  # the time it used counts against the budget
+            if isinstance(exc, KeyboardInterrupt):
+                log.warning("fit: interrupted in the %s stage; continue with `maskgit fit --resume %s`", name, out)
             raise
         state.finish(name, **(detail or {}))
-        if name == until and name != STAGES[-1]:
-            _write_stages_tsv(state)
-            log.info("fit: stopped after %s, as asked (%.1f of the %g-minute budget used); continue with "
-                     "`maskgit fit --resume %s`", name, state.spent() / 60, opts.time_limit, out)
-            return out
     _write_stages_tsv(state)
     log.info("fit: %s is ready (%.1f min in this call, %.1f of the %g-minute budget in all); its card: %s",
              out, (time.time() - started) / 60, state.spent() / 60, opts.time_limit, out / "README.md")
@@ -449,38 +482,50 @@ def _new_run(opts: FitOptions, out: Path, progress: bool, until: Optional[str] =
             setattr(opts, field, str(Path(value).resolve()))
     if opts.resolution is not None and opts.resolution not in RESOLUTIONS and opts.tokenizer_config is None:
         choose_resolution([], opts.resolution, False, data)  # no preset: refused before the folder is read
-    begun = time.time()
+    files, held_out, resolution = _scan(opts, progress)
+    device = pick_device(None if opts.device == "auto" else opts.device)
+    recipe = pick_recipe(opts.recipe, device, opts.time_limit)
+    _check_weights(recipe, opts, until)
+    created = not out.exists()
+    (out / FIT_DIR).mkdir(parents=True, exist_ok=True)
+    state = FitState(out, {"version": 1, "options": dataclasses.asdict(opts), "recipe": recipe.name,
+                           "budget_s": opts.time_limit * 60.0, "machine": machine(device), "stages": {},
+                           "resolution": resolution, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    try:
+        _prepare(state, opts, files, held_out, resolution, progress)
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt):  # bad data: nothing is left behind
+            shutil.rmtree(out if created else out / FIT_DIR, ignore_errors=True)
+        raise  # interrupted: the state says so, and --resume stores the data again
+    return state
+
+
+def _scan(opts: FitOptions, progress: bool) -> tuple[list[Path], Optional[tuple[list[Path], Path]], int]:
+    """The training images, the held-out ones (with their folder) if given, and the resolution."""
+    data = Path(opts.data)
     files, sizes = scan_folder(data, opts.min_images, progress)
     held_out = None
     if opts.held_out is not None:
         if Path(opts.held_out).resolve() == data.resolve():
             raise ConfigError(f"--held-out {opts.held_out} is the --data folder; held-out images must not be trained on")
-        held_out = (scan_folder(Path(opts.held_out), MIN_HELD_OUT, progress)[0], Path(opts.held_out))
+        held_out = (scan_folder(Path(opts.held_out), MIN_HELD_OUT, progress, held_out=True)[0], Path(opts.held_out))
         check_disjoint(files, held_out[0])
     has_config = opts.tokenizer_config is not None or opts.init is not None
-    resolution = choose_resolution(sizes, opts.resolution, has_config, data)
-    device = pick_device(None if opts.device == "auto" else opts.device)
-    recipe = pick_recipe(opts.recipe, device, opts.time_limit)
-    _check_weights(recipe, opts, until)
-    created = not out.exists()
-    work = out / FIT_DIR
-    work.mkdir(parents=True, exist_ok=True)
-    state = FitState(out, {"version": 1, "options": dataclasses.asdict(opts), "recipe": recipe.name,
-                           "budget_s": opts.time_limit * 60.0, "machine": machine(device), "stages": {},
-                           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    state.stage("data").update(status="started", started_at=begun)
+    return files, held_out, choose_resolution(sizes, opts.resolution, has_config, data)
+
+
+def _prepare(state: FitState, opts: FitOptions, files: list[Path], held_out: Optional[tuple[list[Path], Path]],
+             resolution: int, progress: bool) -> None:
+    """The data stage: the state says "started" first, so a run killed while storing can be resumed."""
+    state.start("data", None)
+    log.info("fit [1/%d] data: %d images under %s, at %d px", len(STAGES), len(files), opts.data, resolution)
     try:
-        log.info("fit [1/%d] data: %d images under %s, at %d px", len(STAGES), len(files), data, resolution)
-        summary = prepare_data(files, data, resolution, work, progress, held_out)
+        summary = prepare_data(files, Path(opts.data), resolution, state.work, progress, held_out)
     except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        state.interrupt("data")
         raise
     state.data["data"] = summary
     state.finish("data", **{k: summary[k] for k in ("train", "select", "test")})
-    return state
 
 
 def _check_weights(recipe: Recipe, opts: FitOptions, until: Optional[str] = None) -> None:
@@ -591,7 +636,9 @@ def _stage_choose(*, state: FitState, work: Path, device, budget, progress, **_)
     write_csv(rows, work / "choose.csv")
     pipe.sampling = chosen
     atomic_write_text(state.out / "sampling.json", json.dumps(config_to_dict(chosen), indent=2) + "\n")
-    return {"noise": noise, "tried": len(rows)}
+    return {"noise": noise, "tried": sum("fid" in r for r in rows),
+            "default_seeds": sum(r.get("decision") == DEFAULTS_NOTE for r in rows),
+            "skipped": sum("fid" not in r for r in rows)}
 
 
 def _stage_report(*, state: FitState, work: Path, device, configs, **_) -> dict:
@@ -682,12 +729,12 @@ def choose_sampling(pipe, cases: Path, budget: Optional[float], progress: bool =
         return report.fid
 
     current = pipe.sampling
-    base = [score(current, CHOICE_SEEDS[0], "the recipe's defaults")]
+    base = [score(current, CHOICE_SEEDS[0], DEFAULTS_NOTE)]
     per_try = time.perf_counter() - started
     for seed in CHOICE_SEEDS[1:]:
         if budget is None or time.perf_counter() - started + per_try <= budget:
-            base.append(score(current, seed, "the recipe's defaults"))
-    best = statistics.fmean(base)
+            base.append(score(current, seed, DEFAULTS_NOTE))
+    best = chosen = statistics.fmean(base)
     noise = max(statistics.stdev(base) if len(base) > 1 else 0.0, NOISE_FLOOR * best)
     for fields, values in CHOICE_GRID:
         for value in values:
@@ -698,19 +745,23 @@ def choose_sampling(pipe, cases: Path, budget: Optional[float], progress: bool =
                 rows.append({"setting": _describe(candidate), "decision": "not tried: the budget was spent"})
                 continue
             fid = score(candidate, CHOICE_SEEDS[0], "")
-            reason = adoption(fid, best, noise, cheaper=_cost(candidate) < _cost(current))
+            reason = adoption(fid, chosen, best, noise, cheaper=_cost(candidate) < _cost(current))
             rows[-1]["decision"] = f"adopted: {reason}" if reason else "kept the current choice"
             if reason:
-                current, best = candidate, fid
+                current, chosen = candidate, fid
+            best = min(best, fid)
     return current, rows, noise
 
 
-def adoption(fid: float, best: float, noise: float, cheaper: bool) -> Optional[str]:
-    """Why a candidate with this FID replaces the current choice (FID `best`), or None: the project's rule."""
-    if fid < best - 2 * noise:
+def adoption(fid: float, chosen: float, best: float, noise: float, cheaper: bool) -> Optional[str]:
+    """Why a candidate with this FID replaces the current choice (FID `chosen`), or None: the project's rule.
+
+    `best` is the lowest FID seen so far: a cheaper setting may lose at most 2 x noise against it, so that
+    one cheaper step after another cannot drift further."""
+    if fid < chosen - 2 * noise:
         return "better by more than 2 x noise"
     if cheaper and fid <= best + 2 * noise:
-        return "cheaper and within 2 x noise"
+        return "cheaper and within 2 x noise of the best so far"
     return None
 
 
@@ -798,9 +849,24 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
     recipe = RECIPES[state.data["recipe"]]
     ours = rows[-1]
     ns = next(r for r in rows if "Navier" in r["method"])
-    verdict = ("**beats** OpenCV Navier-Stokes on FID" if ours["fid"] < ns["fid"]
-               else "does **not** beat OpenCV Navier-Stokes on FID")
+    choose = state.stage("choose")
+    noise = choose.get("noise") or 0.0
+    if ours["fid"] < ns["fid"] - 2 * noise:
+        verdict = "**beats** OpenCV Navier-Stokes on FID, by more than twice the seed-to-seed noise"
+    elif ours["fid"] < ns["fid"]:
+        verdict = (f"is level with OpenCV Navier-Stokes on FID (lower, but by less than twice the seed-to-seed "
+                   f"noise, {noise:.3f})")
+    else:
+        verdict = "does **not** beat OpenCV Navier-Stokes on FID"
     name = state.out.name
+    model = state.out.resolve()
+    command = (f"maskgit fit --data {opts['data']} --out {opts['out']} --time-limit {opts['time_limit']:g} "
+               f"--recipe {recipe.name} --resolution {data['resolution']}"
+               + "".join(f" --{flag} {opts[key]}" for key, flag in (
+                   ("held_out", "held-out"), ("init", "init"), ("tokenizer_config", "tokenizer-config"),
+                   ("transformer_config", "transformer-config"), ("decoder_config", "decoder-config"))
+                         if opts.get(key))
+               + (f" --min-images {opts['min_images']}" if opts.get("min_images", MIN_IMAGES) != MIN_IMAGES else ""))
     lines = [
         f"# {name} — an inpainting model made by `maskgit fit`",
         "",
@@ -808,13 +874,13 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         f"(hole PSNR {_fmt(ours['psnr_hole'], '.2f')} dB against {_fmt(ns['psnr_hole'], '.2f')} dB). "
         f"FID over {ours['cases']} images is biased upwards and noisy: compare it only with the rows below, "
         "made from the same cases."
-        + ("" if ours["fid"] < ns["fid"] else
+        + ("" if ours["fid"] < ns["fid"] - 2 * noise else
            " Until it does, OpenCV's fill is the better tool for these images (`maskgit inpaint --method "
            "navier-stokes`); a longer `--time-limit` and more images are what usually help."),
         "",
         "```bash",
-        f"maskgit inpaint --model {state.out} IMAGES --masks MASKS --mask-convention white-hole --out FILLED",
-        f"maskgit demo --model {state.out}",
+        f"maskgit inpaint --model {model} IMAGES --masks MASKS --mask-convention white-hole --out FILLED",
+        f"maskgit demo --model {model}",
         "```",
         "",
         "## Data",
@@ -833,9 +899,7 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         "",
         "## How it was made",
         "",
-        f"`maskgit fit --data {opts['data']} --out {opts['out']} --time-limit {opts['time_limit']:g}"
-        + (f" --held-out {opts['held_out']}" if opts.get("held_out") else "")
-        + (f" --init {opts['init']}" if opts.get("init") else "") + "`, recipe "
+        f"`{command}`, recipe "
         f"`{recipe.name}` ({recipe.about}), on {state.data['machine']}, started {state.data['created']}. "
         "Training configs beside this card (`*-training.yaml`); `stages.tsv` has every stage's time."
         + "".join(f" {stage} ran on {state.stage(stage)['machine']}." for stage in STAGES
@@ -869,10 +933,15 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         "",
         f"Chosen on the {data['select']} selection cases from a stated grid, one field at a time from the recipe's "
         "defaults: known-pixel evidence w ∈ {0, 1, 3}, choice temperature ∈ {0, 4.5}, (T, sweet spot) ∈ "
-        "{(12, 7), (12, none), (8, none)}. The defaults ran at seeds 0 and 1; the noise is the std of those two "
-        f"FIDs (at least {NOISE_FLOOR:.0%} of their mean): {state.stage('choose').get('noise', float('nan')):.3f}. "
-        "A setting replaced the current one only when its FID was lower by more than twice the noise, or when it "
-        f"was cheaper and not worse by more than that. Every try: `{FIT_DIR}/choose.csv`. Chosen: "
+        "{(12, 7), (12, none), (8, none)}. "
+        + (f"The defaults ran at seeds 0 and 1; the noise is the std of those two FIDs (at least {NOISE_FLOOR:.0%} "
+           "of their mean)" if choose.get("default_seeds", 2) > 1 else
+           f"The budget allowed the defaults one seed only, so the noise is taken as {NOISE_FLOOR:.0%} of their FID")
+        + f": {noise:.3f}. A setting replaced the current one only when its FID was lower by more than twice the "
+        "noise, or when it was cheaper and not worse than the best so far by more than that."
+        + (f" {choose['skipped']} setting(s) of the grid were not tried: the budget was spent." if choose.get("skipped")
+           else "")
+        + f" Every try: `{FIT_DIR}/choose.csv`. Chosen: "
         f"{_describe(pipe.sampling)}, pre-fill {pipe.sampling.prefill}, decoder {pipe.sampling.decoder}.",
         "",
         f"## Held-out test cases ({data['test']} cases, seed 0)",
@@ -902,7 +971,7 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         "",
         f"`tokenizer/`, `transformer/`, `guided_decoder/`, `sampling.json`, `code_patches.safetensors`: the model "
         f"(float16). `{FIT_DIR}/`: the training runs, the stored data and `state.json`; "
-        f"`maskgit fit --resume {state.out}` needs it, nothing else does: delete it to save space.",
+        f"`maskgit fit --resume {model}` needs it, nothing else does: delete it to save space.",
         "",
     ]
     return "\n".join(lines)
