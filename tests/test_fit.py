@@ -258,7 +258,7 @@ def test_fit_end_to_end_with_a_kill_between_stages_and_init(shared, tmp_path, mo
         fit_module.fit(options, progress=False)
     state = FitState.load(out)
     assert [state.stage(s)["status"] for s in ("data", "tokenizer", "transformer", "guided")] == \
-        ["done", "done", "done", "started"]
+        ["done", "done", "done", "interrupted"]
     tokenizer_checkpoint = (out / "fit" / "tokenizer" / "checkpoint.pt").stat().st_mtime_ns
     monkeypatch.setitem(fit_module._STAGE_RUNNERS, "guided", guided)  # (undo() would also drop the test env)
 
