@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -38,12 +37,9 @@ def _test_env(monkeypatch: pytest.MonkeyPatch, _session_cache: Path) -> None:
 @pytest.fixture
 def cat_images(shared: Path, tmp_path: Path) -> Path:
     """A folder with 8 real 64x64 cat faces."""
-    source = sorted((shared / "data" / "catface64" / "train").glob("*.jpg"))[:8]
-    folder = tmp_path / "cats"
-    folder.mkdir()
-    for path in source:
-        shutil.copy(path, folder / path.name)
-    return folder
+    from helpers import copy_cat_faces
+
+    return copy_cat_faces(shared, tmp_path / "cats", 8)
 
 
 @pytest.fixture

@@ -41,6 +41,16 @@ def write_random_images(folder: Path, count: int, size: int = 32, seed: int = 0)
     return folder
 
 
+def copy_cat_faces(shared: Path, folder: Path, count: int, split: str = "train") -> Path:
+    """The first `count` 64x64 cat faces of ../shared's `split`, copied into a new `folder`."""
+    import shutil
+
+    folder.mkdir(parents=True)
+    for path in sorted((shared / "data" / "catface64" / split).glob("*.jpg"))[:count]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
 def micro_transformer_config(**overrides):
     """A transformer config that trains in seconds on the 8x8 token grids of `micro_tokenizer_config`."""
     from maskgit.config import TransformerConfig, TransformerTrainingConfig

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import copy_cat_faces
 from PIL import Image
 
 from maskgit import cli
@@ -241,10 +242,7 @@ def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys, monkeypatch
 def test_fit_end_to_end_with_a_kill_between_stages_and_init(shared, tmp_path, monkeypatch):
     from maskgit.pipeline import MaskGIT
 
-    data = tmp_path / "cats"
-    data.mkdir()
-    for path in sorted((shared / "data" / "catface64" / "train").glob("*.jpg"))[:40]:
-        shutil.copy(path, data / path.name)
+    data = copy_cat_faces(shared, tmp_path / "cats", 40)
     out = tmp_path / "model"
     monkeypatch.chdir(tmp_path)  # a relative --data, resumed below from another folder
     options = FitOptions(data="cats", out=str(out), time_limit=1.0, device="cpu", recipe="tiny", min_images=20)
@@ -286,10 +284,7 @@ def test_fit_end_to_end_with_a_kill_between_stages_and_init(shared, tmp_path, mo
     assert np.array_equal(filled[~hole], image[~hole])  # known pixels kept
 
     tuned = tmp_path / "tuned"
-    held = tmp_path / "held"
-    held.mkdir()
-    for path in sorted((shared / "data" / "catface64" / "val").glob("*.jpg"))[:10]:
-        shutil.copy(path, held / path.name)
+    held = copy_cat_faces(shared, tmp_path / "held", 10, split="val")
     fit_module.fit(FitOptions(data=str(data), out=str(tuned), time_limit=1.0, device="cpu", recipe="tiny",
                               min_images=20, init=str(out), held_out=str(held)), progress=False, until="export")
     state = FitState.load(tuned)

@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 from helpers import (
+    copy_cat_faces,
     micro_transformer_config,
     run_two_processes,
     use_fake_clock,
@@ -50,12 +51,7 @@ def test_encode_cli_and_bad_cache(micro_tokenizer, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_tiny_transformer_overfits_the_tokens_of_16_cat_images(shared, micro_tokenizer, tmp_path):
-    import shutil
-
-    cats = tmp_path / "cats"
-    cats.mkdir()
-    for path in sorted((shared / "data" / "catface64" / "train").glob("*.jpg"))[:16]:
-        shutil.copy(path, cats / path.name)
+    cats = copy_cat_faces(shared, tmp_path / "cats", 16)
     cache = _cache(micro_tokenizer, cats, tmp_path / "tokens")
     cfg = micro_transformer_config(batch_size=32, max_steps=1500, learning_rate=3e-3, weight_decay=0.0,
                                    warmup_steps=20, lr_decay="constant", label_smoothing=0.0, val_fraction=0.0,

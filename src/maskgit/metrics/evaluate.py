@@ -17,6 +17,7 @@ from ..holes import load_mask
 from ..image_io import list_image_files, load_image
 from ..inpaint.lab_layout import GT_DIR, MASKS_DIR, mask_name
 from ..lpips import LPIPS
+from . import table
 from .fid import (
     KID_SUBSETS,
     FeatureStats,
@@ -25,7 +26,6 @@ from .fid import (
     frechet_distance,
     kernel_inception_distance,
 )
-from . import table
 
 
 @dataclass

@@ -19,9 +19,9 @@ from ..inpaint.lab_layout import CONVENTION, MASKED_DIR
 from ..inpaint.run import load_job
 from ..lpips import LPIPS
 from ..seeding import image_generator
+from . import table
 from .evaluate import evaluate_arrays, match_folders
 from .fid import InceptionFeatures, cached_stats
-from . import table
 
 if TYPE_CHECKING:
     from ..pipeline import MaskGIT
@@ -64,6 +64,17 @@ def _check_provenance(out_dir: Path, pipe: "MaskGIT", cases_dir: Path) -> None:
         atomic_write_text(path, json.dumps(provenance, indent=1) + "\n")
 
 
+def load_cases(cases_dir: Path) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[str]]:
+    """A lab-layout cases folder with its ground truth: (inputs, holes, ground truths, names), in name order."""
+    jobs = find_inpaint_jobs([cases_dir])
+    names = [job.name.with_suffix("").as_posix() for job in jobs]
+    gt_names, _, gt_paths, _ = match_folders(cases_dir / MASKED_DIR, cases_dir)
+    if gt_names != names:
+        raise DataError(f"{cases_dir}: masked_image/ and gt/ hold different images")
+    loaded = [load_job(job, CONVENTION) for job in jobs]
+    return [im for im, _ in loaded], [h for _, h in loaded], [np.array(load_image(p)) for p in gt_paths], names
+
+
 def settings_grid(schedules: Sequence[str], steps: Sequence[int], sweet_spots: Sequence[Optional[int]],
                   seeds: int | Sequence[int]) -> list[Setting]:
     """Every combination; a sweet spot at or past T is the same as none, so it is left out.
@@ -96,14 +107,7 @@ def run_sweep(pipe: "MaskGIT", cases_dir: str | Path, out_dir: str | Path, sched
 
     cases_dir, out_dir = Path(cases_dir), Path(out_dir)
     lpips = LPIPS.pretrained("alex") if compute_lpips else None  # missing weights fail now, not after minutes
-    jobs = find_inpaint_jobs([cases_dir])
-    names = [job.name.with_suffix("").as_posix() for job in jobs]
-    gt_names, _, gt_paths, _ = match_folders(cases_dir / MASKED_DIR, cases_dir)
-    if gt_names != names:
-        raise DataError(f"{cases_dir}: masked_image/ and gt/ hold different images")
-    loaded = [load_job(job, CONVENTION) for job in jobs]
-    images, holes = [im for im, _ in loaded], [h for _, h in loaded]
-    gts = [np.array(load_image(p)) for p in gt_paths]
+    images, holes, gts, names = load_cases(cases_dir)
     grid = settings_grid(schedules, steps, sweet_spots, seeds)
     _check_provenance(out_dir, pipe, cases_dir)
     extractor = InceptionFeatures(pipe.device)

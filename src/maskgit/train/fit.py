@@ -669,19 +669,6 @@ def _steps(run: Path) -> Optional[int]:
 # --- choosing and reporting -------------------------------------------------------------------
 
 
-def _load_cases(cases: Path) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[str]]:
-    from ..image_io import load_image
-    from ..inpaint.jobs import find_inpaint_jobs
-    from ..inpaint.lab_layout import CONVENTION, ground_truth_path
-    from ..inpaint.run import load_job
-
-    jobs = find_inpaint_jobs([cases])
-    loaded = [load_job(job, CONVENTION) for job in jobs]
-    gts = [np.array(load_image(ground_truth_path(job.image, job.name))) for job in jobs]
-    names = [job.name.with_suffix("").as_posix() for job in jobs]
-    return [im for im, _ in loaded], [h for _, h in loaded], gts, names
-
-
 def _inpaint_all(pipe, images, holes, seed: int, **sampling) -> list[np.ndarray]:
     from ..seeding import image_generator
 
@@ -711,8 +698,9 @@ def choose_sampling(pipe, cases: Path, budget: Optional[float], progress: bool =
     """
     from ..metrics.evaluate import evaluate_arrays
     from ..metrics.fid import InceptionFeatures, cached_stats
+    from ..metrics.sweep import load_cases
 
-    images, holes, gts, names = _load_cases(cases)
+    images, holes, gts, names = load_cases(cases)
     extractor = InceptionFeatures(pipe.device)
     reference = cached_stats(gts, names, extractor, use_cache=False)
     started = time.perf_counter()
@@ -783,8 +771,9 @@ def report_rows(pipe, cases: Path) -> list[dict]:
     from ..lpips import LPIPS
     from ..metrics.evaluate import evaluate_arrays
     from ..metrics.fid import InceptionFeatures, cached_stats
+    from ..metrics.sweep import load_cases
 
-    images, holes, gts, names = _load_cases(cases)
+    images, holes, gts, names = load_cases(cases)
     extractor = InceptionFeatures(pipe.device)
     lpips = LPIPS.pretrained("alex")
     reference = cached_stats(gts, names, extractor, use_cache=False)
@@ -808,9 +797,10 @@ def report_rows(pipe, cases: Path) -> list[dict]:
 
 def _trace_picture(pipe, cases: Path, path: Path) -> None:
     from ..inpaint.trace import trace_figure
+    from ..metrics.sweep import load_cases
     from ..seeding import image_generator
 
-    images, holes, _, _ = _load_cases(cases)
+    images, holes, _, _ = load_cases(cases)
     out = pipe.inpaint(images[:1], holes[:1], generator=[image_generator(0, 0)], return_trace=True)
     figure = trace_figure(out.trace[0])
     scale = max(1, 512 // max(figure.size))
