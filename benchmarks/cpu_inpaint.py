@@ -31,7 +31,6 @@ import os
 import platform
 import statistics
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +87,7 @@ def make_path(pipe: MaskGIT, name: str):
     other._code_patches = pipe.code_patches
     start = time.perf_counter()
     if name == "int8":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
-            other.transformer = torch.ao.quantization.quantize_dynamic(other.transformer, {torch.nn.Linear},
-                                                                       dtype=torch.qint8)
+        other.quantize_int8()
     elif name == "compile":
         other.transformer = torch.compile(other.transformer)
         other.inpaint(np.zeros((64, 64, 3), np.uint8), np.pad(np.ones((8, 8), bool), 28),

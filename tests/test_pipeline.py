@@ -7,6 +7,7 @@ from PIL import Image
 from maskgit.cli import main
 from maskgit.errors import CheckpointError, ConfigError, DataError
 from maskgit.image_io import composite, load_mask, save_mask
+from maskgit.inpaint.oracle import oracle_inpaint
 from maskgit.pipeline import MaskGIT
 from maskgit.transformer import BidirectionalTransformer
 
@@ -322,14 +323,14 @@ def test_oracles_use_the_ground_truth_only_where_a_perfect_model_would(micro_pip
     expected = tensor_to_uint8(tok.decode(torch.where(unknown, true_ids, context)))
     reconstruction = tensor_to_uint8(tok.decode(true_ids))
     for mode, decoded in (("true-tokens", expected), ("reconstruction", reconstruction)):
-        out = [np.asarray(o) for o in pipe.oracle(images, holes, truths, mode)]
+        out = [np.asarray(o) for o in oracle_inpaint(pipe, images, holes, truths, mode)]
         out_true = out if mode == "true-tokens" else out_true
         for o, image, hole, d in zip(out, images, holes, decoded):
             assert np.array_equal(o[~hole], image[~hole]) and np.array_equal(o[hole], d[hole])
     with pytest.raises(ValueError, match="oracle"):
-        pipe.oracle(images, holes, truths, "perfect")
+        oracle_inpaint(pipe, images, holes, truths, "perfect")
     # Sampling overrides mean what they mean for inpaint (sweet_spot=0: none).
-    assert np.array_equal(np.asarray(pipe.oracle(images, holes, truths, sweet_spot=0)[0]), np.asarray(out_true[0]))
+    assert np.array_equal(np.asarray(oracle_inpaint(pipe, images, holes, truths, sweet_spot=0)[0]), np.asarray(out_true[0]))
     # The command line: lab-layout cases with gt/ only.
     pipe.save_pretrained(tmp_path / "model")
     lab = _lab_folder(tmp_path / "lab", truths, holes)
@@ -348,7 +349,7 @@ def test_oracles_use_the_ground_truth_only_where_a_perfect_model_would(micro_pip
 
 
 def test_exported_code_patches_load_with_the_model_and_are_never_recomputed(micro_pipe, tmp_path, monkeypatch, caplog):
-    from maskgit.pipeline import CODE_PATCHES_NAME
+    from maskgit.code_patches import CODE_PATCHES_NAME
     from maskgit.tokenizer import VQGAN
 
     folder = micro_pipe.save_pretrained(tmp_path / "model", dtype=torch.float16, code_patches=True)
@@ -423,8 +424,8 @@ def test_a_large_image_is_inpainted_in_a_crop_around_its_hole(micro_pipe, monkey
     hole = np.zeros((240, 320), bool)
     hole[100:120, 150:170] = True
     resized = []
-    real = pipeline._resize
-    monkeypatch.setattr(pipeline, "_resize", lambda a, w, h: (resized.append((a.shape[:2], (h, w))), real(a, w, h))[1])
+    real = pipeline.resize
+    monkeypatch.setattr(pipeline, "resize", lambda a, w, h: (resized.append((a.shape[:2], (h, w))), real(a, w, h))[1])
     out = np.asarray(micro_pipe.inpaint(image, hole, generator=gens(1)).images[0])
     assert resized == [((40, 40), (32, 32)), ((32, 32), (40, 40))]  # a 40-pixel crop in, and back
     assert np.array_equal(out[~hole], image[~hole]) and not np.array_equal(out[hole], image[hole])

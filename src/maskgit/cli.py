@@ -341,7 +341,8 @@ def _inpaint(args: argparse.Namespace) -> None:
     from .inpaint.baselines import classical_filler
     from .inpaint.jobs import find_inpaint_jobs
     from .inpaint.lab_layout import GT_DIR, ground_truth_path, is_lab_layout
-    from .inpaint.run import inpaint_jobs, maskgit_filler, oracle_filler
+    from .inpaint.oracle import oracle_filler
+    from .inpaint.run import inpaint_jobs, maskgit_filler
     from .pipeline import DEFAULT_MODEL
 
     sampling = _sampling_overrides(args)  # an option left out keeps the model's own default
@@ -495,7 +496,7 @@ def _sampling_overrides(args: argparse.Namespace, axes: Sequence[str] = ()) -> d
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     from .holes import BASELINES
-    from .pipeline import ORACLES
+    from .inpaint.oracle import ORACLES
     from .schedules import MASK_SCHEDULES
 
     p = sub.add_parser("inpaint", help="fill the holes of images",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .atomic import atomic_path
 from .errors import DataError
 
+ImageInput = Union[Image.Image, np.ndarray, torch.Tensor]  # what the Python API accepts as an image
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
 log = logging.getLogger(__name__)
@@ -139,3 +140,37 @@ def token_mask_pixels(token_mask: np.ndarray) -> np.ndarray:
     """(h, w) bool, True = still unknown -> (h, w) uint8: **black = still unknown, white = known**
     (the lab's convention; `--trace` and the demo draw token masks this way)."""
     return np.where(np.asarray(token_mask, dtype=bool), 0, 255).astype(np.uint8)
+
+
+def as_image_list(images: Union[ImageInput, Sequence[ImageInput]]) -> list[np.ndarray]:
+    """Images of any accepted kind -> list of (H, W, 3) uint8 arrays."""
+    if isinstance(images, torch.Tensor) and images.ndim == 4:
+        images = list(images)
+    elif isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    elif not isinstance(images, (list, tuple)):
+        images = [images]
+    out = []
+    for i, image in enumerate(images):
+        if isinstance(image, Image.Image):
+            array = np.array(to_rgb(image))
+        elif isinstance(image, torch.Tensor):
+            if image.ndim != 3 or image.shape[0] not in (1, 3):
+                raise ValueError(f"image {i}: expected a (3, H, W) tensor, got shape {tuple(image.shape)}")
+            tensor = image.detach().cpu()
+            if tensor.dtype != torch.uint8:
+                tensor = (tensor.float().clamp(0, 1) * 255).round().to(torch.uint8)
+            array = tensor.expand(3, -1, -1).permute(1, 2, 0).numpy()
+        elif isinstance(image, np.ndarray):
+            array = image
+            if array.ndim == 2:
+                array = np.repeat(array[..., None], 3, axis=2)
+            if array.ndim != 3 or array.shape[2] not in (3, 4):
+                raise ValueError(f"image {i}: expected an (H, W, 3) array, got shape {array.shape}")
+            array = array[..., :3]
+            if array.dtype != np.uint8:
+                array = np.rint(np.clip(array.astype(np.float64), 0, 1) * 255).astype(np.uint8)
+        else:
+            raise TypeError(f"image {i}: expected a PIL image, numpy array or tensor, got {type(image).__name__}")
+        out.append(np.ascontiguousarray(array))
+    return out

@@ -14,29 +14,31 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_write_text
+from .code_patches import (
+    CODE_PATCHES_NAME,
+    decoding_checksum,
+    load_code_patches,
+    save_code_patches,
+)
 from .config import SamplingConfig, config_from_dict, config_to_dict, with_overrides
 from .devices import pick_device  # noqa: F401  (re-exported: part of the public API)
 from .errors import CheckpointError, ConfigError, DataError
 from .files import CONFIG_NAME
 from .holes import as_holes, check_convention, composite, fill_hole
-from .image_io import tensor_to_uint8, to_rgb, uint8_to_tensor
+from .image_io import ImageInput, as_image_list, tensor_to_uint8, uint8_to_tensor
 from .masks import tokens_from_hole
 from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
-from .seeding import generators_from
+from .seeding import per_image_generators
 from .tokenizer import VQGAN, GuidedDecoder
-from .transformer import BidirectionalTransformer
-from .windows import Window, choose_window
+from .transformer import BidirectionalTransformer, quantize_int8
+from .windows import Window, choose_window, resize, resize_reach
 
 SAMPLING_NAME = "sampling.json"
 GUIDED_DECODER_DIR = "guided_decoder"  # optional part of a saved model
 log = logging.getLogger(__name__)
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # pretrained models shipped in the package
-CODE_PATCHES_NAME = "code_patches.safetensors"  # beside tokenizer/: the known-pixel evidence's code patches
 DEFAULT_MODEL = "catface64"
-ORACLES = ("true-tokens", "reconstruction")  # MaskGIT.oracle modes
-
-ImageInput = Union[Image.Image, np.ndarray, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -112,20 +114,12 @@ class MaskGIT:
         return self
 
     def quantize_int8(self) -> "MaskGIT":
-        """Quantize the transformer's linear layers to int8 (PyTorch's dynamic quantization: int8
-        weights, activations quantized per batch), for CPU inference: about 3x faster on 2 cores at
-        the same quality (docs/performance.md). CPU only; the tokenizer and decoders stay float32."""
-        import warnings
-
+        """Quantize the transformer's linear layers to int8 for CPU inference (`transformer.quantize_int8`:
+        about 3x faster on 2 cores at the same quality, docs/performance.md); the tokenizer and
+        decoders stay float32."""
         if self.device.type != "cpu":
             raise ConfigError("int8 quantization is for CPU inference; this model is on " + str(self.device))
-        try:
-            quantize_dynamic = torch.ao.quantization.quantize_dynamic
-        except AttributeError:
-            raise ConfigError(f"this PyTorch ({torch.__version__}) has no torch.ao.quantization.quantize_dynamic") from None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-            self.transformer = quantize_dynamic(self.transformer, {torch.nn.Linear}, dtype=torch.qint8)
+        self.transformer = quantize_int8(self.transformer)
         return self
 
     @torch.no_grad()
@@ -174,7 +168,7 @@ class MaskGIT:
         cfg = self.sampling_for(steps=steps, sweet_spot=sweet_spot, schedule=schedule,
                                 choice_temperature=choice_temperature, **sampling_overrides)
         originals, holes = self._read_inputs(images, masks, mask_convention, cfg)
-        generators = _per_image_generators(generator, len(originals))
+        generators = per_image_generators(generator, len(originals))
         outputs: list[Optional[Image.Image]] = [None] * len(originals)
         traces: list[Optional[InpaintTrace]] = [None] * len(originals)
         todo = []
@@ -222,7 +216,7 @@ class MaskGIT:
             if s is not None and not 0 < s <= cfg.steps:
                 raise ConfigError(f"sweet spot {s} must lie between 1 and the steps ({cfg.steps})")
         originals, holes = self._read_inputs(images, masks, mask_convention, cfg)
-        generators = _per_image_generators(generator, len(originals))
+        generators = per_image_generators(generator, len(originals))
         for i, hole in enumerate(holes):
             if hole.all():
                 raise DataError(f"mask {i} covers the whole image: nothing is known to inpaint from")
@@ -245,7 +239,7 @@ class MaskGIT:
             for s in sweet_spots:
                 # A decoding that ended before step s ended the same way with sweet spot s.
                 ids = torch.where(unknown, stopped[s], token_ids) if s in stopped else result.token_ids
-                images = self._outputs(batch, batch_holes, ids, cfg, inputs)
+                images = self.finish_batch(batch, batch_holes, ids, cfg, inputs)
                 # As `inpaint`: an image without hole comes back as given (also with composite off).
                 outputs[s].extend(im if h.any() else Image.fromarray(o) for im, h, o in zip(images, batch_holes, batch))
         return outputs
@@ -264,7 +258,7 @@ class MaskGIT:
                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(H, W, 3) uint8 images and (H, W) bool holes from any accepted kinds; says once per model how
         inputs of other sizes are handled."""
-        originals = _as_image_list(images)
+        originals = as_image_list(images)
         holes = as_holes(masks, [im.shape[:2] for im in originals], mask_convention)
         if not self._told_window and any(im.shape[:2] != (self.resolution,) * 2 for im in originals):
             self._told_window = True
@@ -303,11 +297,11 @@ class MaskGIT:
                 # The resize kernel reaches further than a model pixel's footprint: the model pixels it
                 # mixed with the pre-fill are no known pixels for the evidence and the guided decoder,
                 # which treat known pixels as exact.
-                reach = _resize_reach(hole, res)
+                reach = resize_reach(hole, res)
                 # Any hole pixel in a model pixel's footprint makes it hole: nothing unknown hides under a known token.
                 hole = F.interpolate(torch.tensor(hole)[None, None].float(), size=(res, res), mode="area")[0, 0].numpy() > 0
                 exact = hole | reach
-                filled = _resize(filled, res, res)
+                filled = resize(filled, res, res)
                 if cfg.prefill == "gray":
                     filled = fill_hole(filled, hole, "gray")
             model_images.append(filled)
@@ -349,10 +343,12 @@ class MaskGIT:
         known = (~holes)[:, None].float()
         return self.guided_decoder(quantized, images, known).clamp(-1, 1)
 
-    def _outputs(self, originals: list[np.ndarray], holes: list[np.ndarray], token_ids: torch.Tensor,
+    def finish_batch(self, originals: list[np.ndarray], holes: list[np.ndarray], token_ids: torch.Tensor,
                  cfg: SamplingConfig, inputs: "PreparedBatch") -> list[Image.Image]:
-        """Decode (B, N) tokens (plainly or with the guided decoder), resize back to each input and
-        paste the known pixels back."""
+        """The second half of inpainting, as `inpaint` does it: decode (B, N) token ids (plainly or with
+        the guided decoder, `cfg.decoder`), resize each back to its window, place it in its input and
+        paste the known pixels back (`cfg.composite`). `inputs` is `prepare_batch`'s for the same
+        originals and holes."""
         if cfg.decoder == "guided":
             decoded = tensor_to_uint8(self.decode_guided(token_ids, inputs.pixels, inputs.hole_pixels))
         else:
@@ -360,7 +356,7 @@ class MaskGIT:
         outputs = []
         for image, hole, generated, window in zip(originals, holes, decoded, inputs.windows):
             if generated.shape[:2] != (window.size, window.size):
-                generated = _resize(generated, window.size, window.size)
+                generated = resize(generated, window.size, window.size)
             if window.size != image.shape[0] or window.size != image.shape[1] or window.top or window.left:
                 generated = window.place(generated, image)  # pixels outside the window: the input's own
             outputs.append(Image.fromarray(composite(image, generated, hole, cfg.feather) if cfg.composite else generated))
@@ -376,7 +372,7 @@ class MaskGIT:
         evidence = self.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
         result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision,
                                   pixel_log_likelihood=evidence, on_step=on_step)
-        outputs = self._outputs(originals, holes, result.token_ids, cfg, inputs)
+        outputs = self.finish_batch(originals, holes, result.token_ids, cfg, inputs)
         traces = []
         if return_trace:
             stages = [self.tokenizer.decode(step.token_ids) for step in result.steps]  # each (B, 3, res, res)
@@ -386,30 +382,6 @@ class MaskGIT:
                 frames = [Image.fromarray(model_images[b])] + [Image.fromarray(tensor_to_uint8(s[b])) for s in stages]
                 traces.append(InpaintTrace(token_masks, frames))
         return outputs, traces
-
-    @torch.no_grad()
-    def oracle(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray],
-               mode: str = "true-tokens", **sampling_overrides: Any) -> list[Image.Image]:
-        """What a perfect transformer would give, to see where a result's distance comes from.
-
-        images, ground_truth: (H, W, 3) uint8; holes: (H, W) bool, True = hole. Modes (see ORACLES):
-        "true-tokens": the inputs prepared exactly as `inpaint` does (pre-fill, encode, token
-        states), the ground truth's own tokens put at the unknown positions, decoded and composited;
-        "reconstruction": the tokenizer's reconstruction of the ground truth, composited.
-        """
-        if mode not in ORACLES:
-            raise ValueError(f"unknown oracle {mode!r}; choose from {', '.join(ORACLES)}")
-        cfg = self.sampling_for(**sampling_overrides)
-        originals, truths = [np.asarray(im) for im in images], [np.asarray(im) for im in ground_truth]
-        holes = [np.asarray(h, dtype=bool) for h in holes]
-        res = self.resolution
-        inputs = self.prepare_batch(originals, holes, cfg)
-        truth_pixels = [window.extract(t) for window, t in zip(inputs.windows, truths)]  # what the model saw of each
-        truth_pixels = [t if t.shape[:2] == (res, res) else _resize(t, res, res) for t in truth_pixels]
-        true_ids = self.tokenizer.encode(uint8_to_tensor(torch.from_numpy(np.stack(truth_pixels))).to(self.device)).flatten(1)
-        if mode == "reconstruction":
-            return self._outputs(originals, holes, true_ids, cfg, inputs)
-        return self._outputs(originals, holes, torch.where(inputs.unknown, true_ids, inputs.token_ids), cfg, inputs)
 
     def save_pretrained(self, directory: str | Path, dtype: Optional[torch.dtype] = None,
                         max_shard_bytes: Optional[int] = None, code_patches: bool = False) -> Path:
@@ -463,41 +435,6 @@ class MaskGIT:
         return pipe
 
 
-def decoding_checksum(tokenizer: VQGAN) -> float:
-    """Sum of |w| over the codebook, post-quant conv and decoder: what code patches depend on (another
-    decoder with the same codebook, e.g. after a decoder-only fine-tune, gives another sum)."""
-    parts = [tokenizer.quantizer.codebook, tokenizer.post_quant_conv, tokenizer.decoder]
-    return float(sum(p.detach().double().abs().sum() for part in parts for p in part.parameters()))
-
-
-def save_code_patches(patches: torch.Tensor, checksum: float, path: Path) -> None:
-    """`patches` (K, 3, p, p) float32 with the `decoding_checksum` of the tokenizer they belong to, atomically."""
-    from safetensors.torch import save_file
-
-    with atomic_path(path) as tmp:
-        save_file({"code_patches": patches.detach().float().cpu().contiguous()}, str(tmp),
-                  metadata={"decoding_checksum": repr(checksum)})
-
-
-def load_code_patches(path: Path, tokenizer: VQGAN, device: torch.device) -> Optional[torch.Tensor]:
-    """The stored code patches, or None (with a warning) when they are unreadable or belong to other weights."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            patches, stored = f.get_tensor("code_patches"), float(f.metadata().get("decoding_checksum", "nan"))
-    except Exception as exc:  # a damaged cache is recomputed, never fatal
-        log.warning("ignoring %s (%s); the code patches will be computed", path, exc)
-        return None
-    c = tokenizer.config
-    size = c.resolution // c.token_grid
-    expected = decoding_checksum(tokenizer)
-    if patches.shape != (c.codebook_size, c.in_channels, size, size) or abs(stored - expected) > 1e-6 * abs(expected):
-        log.warning("ignoring %s: made for other tokenizer weights; the code patches will be computed", path)
-        return None
-    return patches.to(device)
-
-
 def pretrained_models() -> list[str]:
     """Names of the models shipped in the package (loadable offline with `MaskGIT.from_pretrained(name)`)."""
     if not ASSETS_DIR.is_dir():
@@ -514,60 +451,3 @@ def resolve_model(path: str | Path) -> Path:
         shipped = ", ".join(pretrained_models()) or "none"
         raise CheckpointError(f"{path}: no such model folder, and not the name of a shipped model ({shipped})")
     return candidate
-
-
-def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
-
-
-def _resize_reach(hole: np.ndarray, size: int) -> np.ndarray:
-    """(size, size) bool: the pixels that `_resize` to size x size computes with a weight on some
-    pixel of `hole` (H, W) bool (the same kernel, resizing the hole as a float image)."""
-    weights = Image.fromarray(hole.astype(np.float32), mode="F").resize((size, size), Image.Resampling.BICUBIC)
-    return np.abs(np.asarray(weights)) > 1e-6
-
-
-def _as_image_list(images: Union[ImageInput, Sequence[ImageInput]]) -> list[np.ndarray]:
-    """Images of any accepted kind -> list of (H, W, 3) uint8 arrays."""
-    if isinstance(images, torch.Tensor) and images.ndim == 4:
-        images = list(images)
-    elif isinstance(images, np.ndarray) and images.ndim == 4:
-        images = list(images)
-    elif not isinstance(images, (list, tuple)):
-        images = [images]
-    out = []
-    for i, image in enumerate(images):
-        if isinstance(image, Image.Image):
-            array = np.array(to_rgb(image))
-        elif isinstance(image, torch.Tensor):
-            if image.ndim != 3 or image.shape[0] not in (1, 3):
-                raise ValueError(f"image {i}: expected a (3, H, W) tensor, got shape {tuple(image.shape)}")
-            tensor = image.detach().cpu()
-            if tensor.dtype != torch.uint8:
-                tensor = (tensor.float().clamp(0, 1) * 255).round().to(torch.uint8)
-            array = tensor.expand(3, -1, -1).permute(1, 2, 0).numpy()
-        elif isinstance(image, np.ndarray):
-            array = image
-            if array.ndim == 2:
-                array = np.repeat(array[..., None], 3, axis=2)
-            if array.ndim != 3 or array.shape[2] not in (3, 4):
-                raise ValueError(f"image {i}: expected an (H, W, 3) array, got shape {array.shape}")
-            array = array[..., :3]
-            if array.dtype != np.uint8:
-                array = np.rint(np.clip(array.astype(np.float64), 0, 1) * 255).astype(np.uint8)
-        else:
-            raise TypeError(f"image {i}: expected a PIL image, numpy array or tensor, got {type(image).__name__}")
-        out.append(np.ascontiguousarray(array))
-    return out
-
-
-def _per_image_generators(generator: Union[None, torch.Generator, Sequence[torch.Generator]],
-                          count: int) -> Optional[list[torch.Generator]]:
-    if generator is None:
-        return None
-    if isinstance(generator, torch.Generator):
-        return generators_from(generator, count)
-    generators = list(generator)
-    if len(generators) != count:
-        raise ValueError(f"got {len(generators)} generators for {count} images")
-    return generators

@@ -8,7 +8,7 @@ per-device copies, the guided decoder's training decodings).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -23,3 +23,17 @@ def generators_from(generator: torch.Generator, count: int, device: Optional[tor
     """`count` generators (on `device`, default the CPU) seeded by draws from `generator`."""
     seeds = torch.randint(0, 2**62, (count,), generator=generator).tolist()
     return [torch.Generator(device=device or "cpu").manual_seed(int(s)) for s in seeds]
+
+
+def per_image_generators(generator: Union[None, torch.Generator, Sequence[torch.Generator]],
+                         count: int) -> Optional[list[torch.Generator]]:
+    """The Python API's `generator` argument as one generator per image: None stays None, one
+    generator is split (`generators_from`), a sequence must hold one per image."""
+    if generator is None:
+        return None
+    if isinstance(generator, torch.Generator):
+        return generators_from(generator, count)
+    generators = list(generator)
+    if len(generators) != count:
+        raise ValueError(f"got {len(generators)} generators for {count} images")
+    return generators

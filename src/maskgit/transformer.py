@@ -171,3 +171,19 @@ def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor, unknown: torc
         loss = F.cross_entropy(masked_logits, masked_targets, label_smoothing=label_smoothing)
     accuracy = (masked_logits.argmax(-1) == masked_targets).float().mean()
     return loss, accuracy.detach()
+
+
+def quantize_int8(transformer: nn.Module) -> nn.Module:
+    """`transformer` with its linear layers quantized to int8 (PyTorch's dynamic quantization: int8
+    weights, activations quantized per batch), for CPU inference (docs/performance.md)."""
+    import warnings
+
+    from .errors import ConfigError
+
+    try:
+        quantize_dynamic = torch.ao.quantization.quantize_dynamic
+    except AttributeError:
+        raise ConfigError(f"this PyTorch ({torch.__version__}) has no torch.ao.quantization.quantize_dynamic") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+        return quantize_dynamic(transformer, {nn.Linear}, dtype=torch.qint8)

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 WINDOWS = ("auto", "whole")  # SamplingConfig.window
 
@@ -71,3 +72,15 @@ def choose_window(hole: np.ndarray, resolution: int, mode: str = "auto") -> Wind
     top = min(max(0, math.floor((ys.min() + ys.max() + 1 - size) / 2)), h - size)
     left = min(max(0, math.floor((xs.min() + xs.max() + 1 - size) / 2)), w - size)
     return Window(int(top), int(left), int(size))
+
+
+def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An (H, W, 3) uint8 window resized (bicubic) to the model's size or back."""
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
+
+
+def resize_reach(hole: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) bool: the pixels that `resize` to size x size computes with a weight on some
+    pixel of `hole` (H, W) bool (the same kernel, resizing the hole as a float image)."""
+    weights = Image.fromarray(hole.astype(np.float32), mode="F").resize((size, size), Image.Resampling.BICUBIC)
+    return np.abs(np.asarray(weights)) > 1e-6

@@ -113,20 +113,3 @@ def maskgit_filler(pipe: "MaskGIT", seed: int, return_trace: bool = False, **sam
         return out.images, out.trace
 
     return fill
-
-
-
-def oracle_filler(pipe: "MaskGIT", ground_truth: Sequence[Path], mode: str, **sampling) -> Filler:
-    """A Filler that gives `pipe.oracle` (true tokens under the hole, or the tokenizer's reconstruction)
-    for the inputs whose ground-truth files are `ground_truth`, in job order."""
-
-    def fill(images: list[np.ndarray], holes: list[np.ndarray], indices: list[int]):
-        truths = []
-        for image, i in zip(images, indices):
-            truth = np.array(load_image(ground_truth[i]))
-            if truth.shape != image.shape:
-                raise DataError(f"{ground_truth[i]} is {truth.shape[1]}x{truth.shape[0]}, its input {image.shape[1]}x{image.shape[0]}")
-            truths.append(truth)
-        return pipe.oracle(images, holes, truths, mode, **sampling), None
-
-    return fill
