@@ -18,7 +18,9 @@ Paths (the model's own sampling defaults unless the path changes them):
   `quantize_dynamic`; weights int8, activations quantized per batch);
 - bf16: the transformer under `torch.autocast("cpu", bfloat16)` (skipped where the CPU lacks bf16);
 - compile: the transformer through `torch.compile` (its compile time is reported, not timed);
-- sweet-spot-S / steps-T: fewer transformer passes (stop after step S; or T steps in all).
+- onnx: the transformer under ONNX Runtime (`maskgit inpaint --backend onnx`; its export is the setup time);
+- sweet-spot-S / steps-T: fewer transformer passes (stop after step S; or T steps in all);
+- several joined by "+" (e.g. int8+sweet-spot-7): all of them at once.
 The machine (CPU model, cores, threads, PyTorch) is written with the results.
 """
 
@@ -36,9 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskgit.holes import load_mask
-from maskgit.image_io import load_image
 from maskgit.metrics.evaluate import evaluate_arrays
+from maskgit.metrics.sweep import load_cases as sweep_cases
 from maskgit.pipeline import MaskGIT
 from maskgit.seeding import image_generator
 
@@ -63,38 +64,52 @@ def cpu_has_bf16() -> bool:
 
 
 def load_cases(folder: Path, limit: int | None):
-    names = sorted(p.name for p in (folder / "masked_image").glob("*.png"))[:limit]
-    images = [np.asarray(load_image(folder / "masked_image" / n)) for n in names]
-    holes = [load_mask(folder / "mask64" / n.replace("image_", "mask_"), "lab") for n in names]
-    truths = [np.asarray(load_image(folder / "gt" / n)) for n in names]
-    return names, images, holes, truths
+    """(names, inputs, holes, ground truths) of the first `limit` cases (all: None), read as the sweep reads them."""
+    images, holes, truths, names = sweep_cases(folder)
+    return names[:limit], images[:limit], holes[:limit], truths[:limit]
 
 
 def make_path(pipe: MaskGIT, name: str):
-    """(pipe to use, sampling overrides, context manager factory, setup seconds) for a path name."""
+    """(pipe to use, sampling overrides, context manager factory, setup seconds) for a path name; names
+    joined by "+" combine (e.g. "int8+sweet-spot-7")."""
     import contextlib
 
-    plain = contextlib.nullcontext
-    if name == "current":
-        return pipe, {}, plain, 0.0
-    if name.startswith("sweet-spot-"):
-        return pipe, {"sweet_spot": int(name.rsplit("-", 1)[1])}, plain, 0.0
-    if name.startswith("steps-"):
-        return pipe, {"steps": int(name.rsplit("-", 1)[1])}, plain, 0.0
-    if name == "bf16":
-        return pipe, {}, lambda: torch.autocast("cpu", dtype=torch.bfloat16), 0.0
-    other = MaskGIT(pipe.tokenizer, copy.deepcopy(pipe.transformer), pipe.sampling, pipe.guided_decoder)
-    other._code_patches = pipe.code_patches
-    start = time.perf_counter()
-    if name == "int8":
-        other.quantize_int8()
-    elif name == "compile":
-        other.transformer = torch.compile(other.transformer)
-        other.inpaint(np.zeros((64, 64, 3), np.uint8), np.pad(np.ones((8, 8), bool), 28),
-                      generator=image_generator(0, 0))  # compile now, outside the timings
+    overrides: dict = {}
+    context = contextlib.nullcontext
+    parts = name.split("+")
+    if any(p in ("int8", "compile", "onnx") for p in parts):
+        other = MaskGIT(pipe.tokenizer, copy.deepcopy(pipe.transformer), pipe.sampling, pipe.guided_decoder)
+        other._code_patches = pipe.code_patches
     else:
-        raise SystemExit(f"unknown path {name!r}")
-    return other, {}, plain, time.perf_counter() - start
+        other = pipe
+    start = time.perf_counter()
+    for part in parts:
+        if part == "current":
+            continue
+        if part.startswith("sweet-spot-"):
+            overrides["sweet_spot"] = int(part.rsplit("-", 1)[1])
+        elif part.startswith("steps-"):
+            overrides["steps"] = int(part.rsplit("-", 1)[1])
+        elif part == "bf16":
+            context = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+        elif part == "int8":
+            other.quantize_int8()
+        elif part == "compile":
+            other.transformer = torch.compile(other.transformer)
+        elif part == "onnx":
+            import tempfile
+
+            from maskgit.onnx_graphs import export_onnx, use_onnx_transformer
+
+            folder = Path(tempfile.mkdtemp(prefix="cpu_inpaint_onnx-"))
+            export_onnx(MaskGIT(pipe.tokenizer, copy.deepcopy(pipe.transformer), pipe.sampling, pipe.guided_decoder), folder)
+            use_onnx_transformer(other, folder)
+        else:
+            raise SystemExit(f"unknown path {part!r} in {name!r}")
+    if "compile" in parts:
+        other.inpaint(np.zeros((64, 64, 3), np.uint8), np.pad(np.ones((8, 8), bool), 28),
+                      generator=image_generator(0, 0), **overrides)  # compile now, outside the timings
+    return other, overrides, context, time.perf_counter() - start
 
 
 def main() -> None:

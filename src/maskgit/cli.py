@@ -460,17 +460,29 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int8", action="store_true",
                    help="CPU: quantize the transformer's linear layers to int8 for this run (about 3x faster on "
                         "2 cores at the same quality; docs/performance.md)")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="onnx: run the transformer under ONNX Runtime on the CPU, from the graphs `maskgit export "
+                        "--onnx` wrote into the model folder (needs the onnx extra; default: torch)")
 
 
 def _load_for_inference(model: str, args: argparse.Namespace):
-    """The model on --device, quantized to int8 with --int8 (said in the output)."""
+    """The model on --device, quantized to int8 with --int8, its transformer under ONNX Runtime with
+    --backend onnx (either said in the output)."""
     from .devices import pick_device
-    from .pipeline import MaskGIT
+    from .pipeline import MaskGIT, resolve_model
 
-    pipe = MaskGIT.from_pretrained(model, device=pick_device(args.device))
+    onnx = getattr(args, "backend", "torch") == "onnx"
+    if onnx and getattr(args, "int8", False):
+        raise MaskgitError("--int8 and --backend onnx do not go together (int8 is PyTorch's quantization)")
+    pipe = MaskGIT.from_pretrained(model, device="cpu" if onnx else pick_device(args.device))
     if getattr(args, "int8", False):
         pipe.quantize_int8()
         log.info("transformer quantized to int8 (dynamic) for this run")
+    if onnx:
+        from .onnx_graphs import use_onnx_transformer
+
+        use_onnx_transformer(pipe, resolve_model(model))
+        log.info("transformer running under ONNX Runtime (%s)", resolve_model(model) / "onnx" / "transformer.onnx")
     return pipe
 
 
@@ -567,6 +579,11 @@ def _export(args: argparse.Namespace) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     pipe.save_pretrained(staging, dtype=getattr(torch, args.dtype), max_shard_bytes=int(args.max_shard_mb * 2**20),
                          code_patches=True)  # loading never recomputes them
+    if args.onnx:
+        from .onnx_graphs import export_onnx
+
+        # The graphs of the weights as saved (rounded to --dtype), so they agree with the folder's PyTorch weights.
+        export_onnx(MaskGIT.from_pretrained(staging), staging)
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)  # the folder appears complete or not at all
@@ -591,6 +608,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampling", metavar="FILE",
                    help="YAML/JSON of sampling defaults (SamplingConfig fields) written into the exported "
                         "sampling.json over the model's own, e.g. configs/sampling/small-cpu.yaml")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write the networks as ONNX graphs (float32) into OUT/onnx/: encoder, transformer, decoder "
+                        "and guided decoder, for ONNX Runtime (`maskgit inpaint --backend onnx`; needs the onnx extra; "
+                        "docs/performance.md)")
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_export)
 
