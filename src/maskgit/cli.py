@@ -460,9 +460,6 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int8", action="store_true",
                    help="CPU: quantize the transformer's linear layers to int8 for this run (about 3x faster on "
                         "2 cores at the same quality; docs/performance.md)")
-    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                   help="onnx: run the transformer under ONNX Runtime on the CPU, from the graphs `maskgit export "
-                        "--onnx` wrote into the model folder (needs the onnx extra; default: torch)")
 
 
 def _load_for_inference(model: str, args: argparse.Namespace):
@@ -474,6 +471,8 @@ def _load_for_inference(model: str, args: argparse.Namespace):
     onnx = getattr(args, "backend", "torch") == "onnx"
     if onnx and getattr(args, "int8", False):
         raise MaskgitError("--int8 and --backend onnx do not go together (int8 is PyTorch's quantization)")
+    if onnx and args.device not in (None, "cpu"):
+        raise MaskgitError(f"--backend onnx runs on the CPU; --device {args.device} does not go with it")
     pipe = MaskGIT.from_pretrained(model, device="cpu" if onnx else pick_device(args.device))
     if getattr(args, "int8", False):
         pipe.quantize_int8()
@@ -535,6 +534,9 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
                    help="stop after this many steps and fill the rest at once; 0 = no sweet spot (decode all T steps)")
     p.add_argument("--schedule", choices=sorted(MASK_SCHEDULES), help="mask schedule")
     _add_sampling_options(p)
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="onnx: run the transformer under ONNX Runtime on the CPU, from the graphs `maskgit export "
+                        "--onnx` wrote into the model folder (needs the onnx extra; docs/performance.md; default: torch)")
     p.add_argument("--trace", metavar="DIR", help="write each image's decoding steps as a PNG figure and a GIF")
     p.add_argument("--oracle", choices=ORACLES,
                    help="diagnostic for cases with gt/: what a perfect transformer would give (true-tokens: the "
@@ -560,6 +562,10 @@ def _export(args: argparse.Namespace) -> None:
     if out.exists() and any(out.iterdir()):
         if not args.force:
             raise MaskgitError(f"{out} exists and is not empty; pass --overwrite to replace it")
+    if args.onnx:
+        from .onnx_graphs import require_onnx
+
+        require_onnx()  # before any work
     pipe = MaskGIT.from_pretrained(args.model)
     if args.guided_decoder:
         from .tokenizer import GuidedDecoder
@@ -577,13 +583,17 @@ def _export(args: argparse.Namespace) -> None:
         pipe.sampling_for()  # e.g. decoder: guided needs a guided decoder
     staging = out.with_name(f".{out.name}.export-tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    pipe.save_pretrained(staging, dtype=getattr(torch, args.dtype), max_shard_bytes=int(args.max_shard_mb * 2**20),
-                         code_patches=True)  # loading never recomputes them
-    if args.onnx:
-        from .onnx_graphs import export_onnx
+    try:
+        pipe.save_pretrained(staging, dtype=getattr(torch, args.dtype), max_shard_bytes=int(args.max_shard_mb * 2**20),
+                             code_patches=True)  # loading never recomputes them
+        if args.onnx:
+            from .onnx_graphs import export_onnx
 
-        # The graphs of the weights as saved (rounded to --dtype), so they agree with the folder's PyTorch weights.
-        export_onnx(MaskGIT.from_pretrained(staging), staging)
+            # The graphs of the weights as saved (rounded to --dtype), so they agree with the folder's PyTorch weights.
+            export_onnx(MaskGIT.from_pretrained(staging), staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half-written is left behind
+        raise
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)  # the folder appears complete or not at all

@@ -7,7 +7,7 @@
 | `encoder.onnx` | `images` (B, 3, H, W) float32 in [-1, 1] | `token_ids` (B, N) int64 |
 | `transformer.onnx` | `token_ids` (B, N) int64, mask id = K (and `hint_ids` (B, N) int64 for a model with hints) | `logits` (B, N, K) float32 |
 | `decoder.onnx` | `token_ids` (B, N) int64 | `images` (B, 3, H, W) float32 in [-1, 1] |
-| `guided_decoder.onnx` (models with one) | `token_ids`, `images` (B, 3, H, W), `known` (B, 1, H, W) float32, 1 = known | `images` |
+| `guided_decoder.onnx` (models with one) | `token_ids`, `images` (B, 3, H, W), `known` (B, 1, H, W) float32, 1 = known | `images_out` |
 
 The batch axis is dynamic. Iterative decoding (which tokens to reveal each step, `sampling.py`) is a
 loop around `transformer.onnx` in the caller's language; `OnnxTransformer` runs the graph under ONNX
@@ -17,6 +17,7 @@ Runtime inside this package's own loop (`maskgit inpaint --backend onnx`). Needs
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -64,7 +65,8 @@ class _GuidedDecode(nn.Module):
         return self.guided(quantized, images, known).clamp(-1, 1)
 
 
-def _require_onnx() -> None:
+def require_onnx() -> None:
+    """Raise a one-line ConfigError when the onnx extra is missing."""
     try:
         import onnx  # noqa: F401  (torch.onnx.export needs it)
     except ImportError:
@@ -81,12 +83,13 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], output: str, pat
 
 @torch.no_grad()
 def export_onnx(pipe: "MaskGIT", directory: str | Path) -> list[Path]:
-    """Write the model's networks as ONNX graphs into `directory`/onnx/ (see the module's table), in float32."""
-    _require_onnx()
+    """Write the model's networks as ONNX graphs into `directory`/onnx/ (see the module's table), in float32,
+    from CPU copies (`pipe` is left as it is)."""
+    require_onnx()
     out = Path(directory) / ONNX_DIR
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = pipe.tokenizer.float().cpu().eval()
-    transformer = pipe.transformer.float().cpu().eval()
+    tokenizer = copy.deepcopy(pipe.tokenizer).float().cpu().eval()
+    transformer = copy.deepcopy(pipe.transformer).float().cpu().eval()
     res, n = tokenizer.config.resolution, tokenizer.config.num_tokens
     images = torch.zeros(2, tokenizer.config.in_channels, res, res)
     token_ids = torch.zeros(2, n, dtype=torch.long)
@@ -102,7 +105,8 @@ def export_onnx(pipe: "MaskGIT", directory: str | Path) -> list[Path]:
     written.append(out / "decoder.onnx")
     if pipe.guided_decoder is not None:
         known = torch.ones(2, 1, res, res)
-        _export(_GuidedDecode(tokenizer, pipe.guided_decoder.float().cpu().eval()), (token_ids, images, known),
+        guided = copy.deepcopy(pipe.guided_decoder).float().cpu().eval()
+        _export(_GuidedDecode(tokenizer, guided), (token_ids, images, known),
                 ["token_ids", "images", "known"], "images_out", out / "guided_decoder.onnx")
         written.append(out / "guided_decoder.onnx")
     return written
@@ -115,7 +119,8 @@ def onnx_session(path: Path, threads: Optional[int] = None):
     except ImportError:
         raise ConfigError('the ONNX backend needs onnxruntime: pip install "maskgit-inpaint[onnx]"') from None
     if not path.is_file():
-        raise CheckpointError(f"{path} missing: write the model's ONNX graphs with `maskgit export --onnx`")
+        raise CheckpointError(f"{path} missing: write the model's ONNX graphs with `maskgit export --model MODEL "
+                              f"--out DIR --onnx` and inpaint with --model DIR")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
@@ -127,7 +132,8 @@ def onnx_session(path: Path, threads: Optional[int] = None):
 
 class OnnxTransformer(nn.Module):
     """`transformer.onnx` under ONNX Runtime, callable as the `BidirectionalTransformer` it came from
-    (token_ids (B, N) long[, hint_ids] -> logits (B, N, K) float32, on the CPU)."""
+    (token_ids (B, N) long[, hint_ids] -> logits (B, N, K) float32, on the CPU). For a graph with hints,
+    hint_ids=None feeds the token ids themselves, as iterative decoding does (`sampling.py`)."""
 
     def __init__(self, path: str | Path, config, threads: Optional[int] = None):
         super().__init__()
