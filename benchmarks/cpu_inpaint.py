@@ -101,9 +101,9 @@ def make_path(pipe: MaskGIT, name: str):
 
             from maskgit.onnx_graphs import export_onnx, use_onnx_transformer
 
-            folder = Path(tempfile.mkdtemp(prefix="cpu_inpaint_onnx-"))
-            export_onnx(MaskGIT(pipe.tokenizer, copy.deepcopy(pipe.transformer), pipe.sampling, pipe.guided_decoder), folder)
-            use_onnx_transformer(other, folder)
+            with tempfile.TemporaryDirectory(prefix="cpu_inpaint_onnx-") as folder:  # the session holds the graph
+                export_onnx(pipe, folder)  # from copies of pipe's networks
+                use_onnx_transformer(other, folder)
         else:
             raise SystemExit(f"unknown path {part!r} in {name!r}")
     if "compile" in parts:

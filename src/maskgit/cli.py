@@ -480,8 +480,9 @@ def _load_for_inference(model: str, args: argparse.Namespace):
     if onnx:
         from .onnx_graphs import use_onnx_transformer
 
-        use_onnx_transformer(pipe, resolve_model(model))
-        log.info("transformer running under ONNX Runtime (%s)", resolve_model(model) / "onnx" / "transformer.onnx")
+        folder = resolve_model(model)
+        use_onnx_transformer(pipe, folder)
+        log.info("transformer running under ONNX Runtime (%s)", folder / "onnx" / "transformer.onnx")
     return pipe
 
 
