@@ -121,6 +121,12 @@ def test_evaluation_lpips_is_the_published_metric(weights_dir, extractor):
     ref, p0, p1 = (np.array(load_image(check / f"{n}.png")) for n in ("ex_ref", "ex_p0", "ex_p1"))
     report = evaluate_arrays([p0, p1], [ref, ref], ["p0", "p1"], extractor=extractor, use_cache=False)
     assert [round(r["lpips"], 4) for r in report.per_image] == [0.7219, 0.1376]
+    assert report.lpips_vgg is None and "(vgg)" not in report.summary()  # only on request
+    both = evaluate_arrays([p0, p1], [ref, ref], ["p0", "p1"], extractor=extractor, use_cache=False,
+                           compute_lpips_vgg=True)
+    assert [round(r["lpips_vgg"], 4) for r in both.per_image] == [0.5686, 0.4217]  # the published vgg values
+    assert [r["lpips"] for r in both.per_image] == [r["lpips"] for r in report.per_image]
+    assert both.lpips_vgg == pytest.approx((0.5686 + 0.4217) / 2, abs=1e-4) and "(vgg)" in both.summary()
 
 
 def test_hole_metrics_ignore_pixels_outside_the_hole(small_sets, extractor):

@@ -634,7 +634,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .metrics.evaluate import evaluate_folders
 
     report = evaluate_folders(args.pred, args.gt, args.masks, mask_convention=args.mask_convention, device=args.device,
-                              use_cache=not args.no_cache, compute_lpips=not args.no_lpips, progress=not args.quiet)
+                              use_cache=not args.no_cache, compute_lpips=not args.no_lpips,
+                              compute_lpips_vgg=args.lpips_vgg, progress=not args.quiet)
     print(report.summary())
     written = report.write(Path(args.out or args.pred) / "evaluation")
     log.info("written: %s", ", ".join(str(p) for p in written))
@@ -655,6 +656,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
     p.add_argument("--no-cache", action="store_true", help="recompute the ground truth's FID statistics")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no AlexNet weights needed)")
+    p.add_argument("--lpips-vgg", action="store_true",
+                   help="also LPIPS with the VGG trunk (lpips_vgg; the trunk training losses use, so LPIPS with "
+                        "AlexNet stays the figure of record)")
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(func=_evaluate)
 

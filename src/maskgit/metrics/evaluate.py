@@ -50,7 +50,7 @@ class EvaluationReport:
                  "pytorch-fid preprocessing)"]
         partners = {m.shown_with: m for m in table.METRICS if m.shown_with}
         for metric in table.METRICS:
-            if metric.shown_with:
+            if metric.shown_with or (metric.optional and self.values.get(metric.key) is None):
                 continue
             text = metric.format(self.values.get(metric.key)) + metric.note
             if metric.key == "kid":
@@ -89,11 +89,13 @@ def _mean(values: Sequence[float]) -> Optional[float]:
 @torch.no_grad()
 def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], names: Sequence[str],
                     holes: Optional[Sequence[np.ndarray]] = None, *, extractor: Optional[InceptionFeatures] = None,
-                    lpips: Optional[LPIPS] = None, compute_lpips: bool = True, reference: Optional[FeatureStats] = None,
+                    lpips: Optional[LPIPS] = None, compute_lpips: bool = True, lpips_vgg: Optional[LPIPS] = None,
+                    compute_lpips_vgg: bool = False, reference: Optional[FeatureStats] = None,
                     use_cache: bool = True, batch_size: int = 64, progress: bool = False) -> EvaluationReport:
     """Metrics of predictions against ground truth, all (H, W, 3) uint8; holes (H, W) bool, True = hole.
 
     `reference` (the ground truth's FID statistics) is computed — and cached by content — if not given.
+    LPIPS uses the AlexNet trunk (the metric of record); `compute_lpips_vgg` adds `lpips_vgg`.
     """
     if len(preds) != len(gts) or len(preds) != len(names) or (holes is not None and len(holes) != len(preds)):
         raise DataError(f"mismatched sets: {len(preds)} predictions, {len(gts)} ground-truth images")
@@ -104,8 +106,11 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], name
                 raise DataError(f"{name}: the {what} must be an (H, W, 3) uint8 array, got {kind}")
         if p.shape != g.shape:
             raise DataError(f"{name}: prediction is {p.shape[1]}x{p.shape[0]} but ground truth is {g.shape[1]}x{g.shape[0]}")
+    nets: dict[str, LPIPS] = {}  # report key -> LPIPS net
     if compute_lpips:  # before the minutes of FID work: missing weights fail now
-        lpips = lpips if lpips is not None else LPIPS.pretrained("alex")
+        nets["lpips"] = lpips if lpips is not None else LPIPS.pretrained("alex")
+    if compute_lpips_vgg:
+        nets["lpips_vgg"] = lpips_vgg if lpips_vgg is not None else LPIPS.pretrained("vgg")
     extractor = extractor or InceptionFeatures()
     reference = reference or cached_stats(list(gts), list(names), extractor, use_cache=use_cache, progress=progress)
     predicted = FeatureStats.from_features(extractor(list(preds), progress=progress))
@@ -114,8 +119,7 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], name
     if reference.features is not None and min(reference.count, predicted.count) >= 4:
         kid, kid_std, kid_size = kernel_inception_distance(reference.features, predicted.features)
     device = extractor.device
-    if compute_lpips:
-        lpips = lpips.to(device)
+    nets = {key: net.to(device) for key, net in nets.items()}
     rows: list[dict] = []
     for start in range(0, len(preds), batch_size):
         stop = min(start + batch_size, len(preds))
@@ -126,8 +130,8 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], name
             g = torch.from_numpy(np.stack([gts[i] for i in index])).permute(0, 3, 1, 2).to(device)
             region = torch.from_numpy(np.stack([holes[i] for i in index])).to(device) if holes is not None else None
             values = {m.key: m.compute(p, g, None) for m in table.per_image() if not m.hole}
-            if compute_lpips:
-                values["lpips"] = lpips(p.float() / 127.5 - 1, g.float() / 127.5 - 1)
+            for key, net in nets.items():
+                values[key] = net(p.float() / 127.5 - 1, g.float() / 127.5 - 1)
             if region is not None:
                 has_hole = region.flatten(1).any(1)
                 for m in table.per_image():
@@ -138,8 +142,8 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], name
             for j, i in enumerate(index):
                 rows.append({"name": names[i], **{k: float(v[j]) for k, v in values.items()}})
     means = {m.key: _mean([r[m.key] for r in rows]) for m in table.per_image() if not m.hole or holes is not None}
-    if compute_lpips:
-        means["lpips"] = _mean([r["lpips"] for r in rows])
+    for key in nets:
+        means[key] = _mean([r[key] for r in rows])
     return EvaluationReport(num_images=len(rows), fid_images=len(preds), values={"fid": fid, "kid": kid, **means},
                             kid_std=kid_std, kid_subset_size=kid_size, per_image=rows)
 
@@ -189,7 +193,7 @@ def match_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Optional[
 
 def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Optional[str | Path] = None, *,
                      mask_convention: Optional[str] = None, device: Optional[str | torch.device] = None, use_cache: bool = True,
-                     compute_lpips: bool = True, progress: bool = True) -> EvaluationReport:
+                     compute_lpips: bool = True, compute_lpips_vgg: bool = False, progress: bool = True) -> EvaluationReport:
     """Evaluate a folder of predictions against a folder of ground truth (and masks for hole metrics).
 
     Masks given as `masks_dir` need their `mask_convention` ("lab": 0 = hole, or "white-hole"); the
@@ -210,4 +214,4 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, masks_dir: Option
     if mask_paths is not None:
         holes = [load_mask(m, mask_convention, size=(g.shape[1], g.shape[0])) for m, g in zip(mask_paths, gts)]
     return evaluate_arrays(preds, gts, names, holes, extractor=InceptionFeatures(device), use_cache=use_cache,
-                           compute_lpips=compute_lpips, progress=progress)
+                           compute_lpips=compute_lpips, compute_lpips_vgg=compute_lpips_vgg, progress=progress)

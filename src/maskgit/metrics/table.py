@@ -33,6 +33,7 @@ class Metric:
     gap: int = 4  # spaces before a `shown_with` partner's "hole:" on this metric's line
     in_sweep: bool = True  # stored and averaged over seeds by `maskgit sweep`
     in_sweep_table: bool = False  # a column of `maskgit sweep`'s console table (after FID, LPIPS, hole PSNR)
+    optional: bool = False  # asked for on its own (`--lpips-vgg`); left off the console when not computed
 
     def format(self, value: Optional[float]) -> str:
         return "n/a" if value is None else f"{value:{self.spec}}{self.unit}"
@@ -43,6 +44,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("fid", "FID", ".3f", True),
     Metric("kid", "KID", ".5f", True),  # with kid_std: the report's own fields
     Metric("lpips", "LPIPS", ".4f", True, note=" (alex)"),
+    # The VGG trunk is what losses use (the guided decoder's, the tokenizer's): reported only on request,
+    # so that a figure of record is never the trunk a model was trained on.
+    Metric("lpips_vgg", "LPIPS", ".4f", True, note=" (vgg)", in_sweep=False, optional=True),
     Metric("psnr", "PSNR", ".2f", False, lambda p, g, r: psnr(p, g).clamp(max=PSNR_CAP), unit=" dB", in_sweep=False),
     Metric("ssim", "SSIM", ".4f", False, lambda p, g, r: ssim(p, g), gap=5, in_sweep=False),
     Metric("psnr_hole", "PSNR (hole)", ".2f", False, lambda p, g, r: psnr(p, g, r).clamp(max=PSNR_CAP), hole=True,
