@@ -1,8 +1,8 @@
 """CPU speed of inpainting with the shipped model, each faster path beside the current one, with its quality.
 
     python benchmarks/cpu_inpaint.py --quick                  # 64 val-cases, a few minutes on 2 cores
-    python benchmarks/cpu_inpaint.py --paths current,int8,bf16,sweet-spot-7 --json runs/cpu_inpaint.json
-    python benchmarks/cpu_inpaint.py --cases runs/select-cases --paths current,int8
+    python benchmarks/cpu_inpaint.py --paths fp32+sweet-spot-0,int8,bf16 --json runs/cpu_inpaint.json
+    python benchmarks/cpu_inpaint.py --cases runs/select-cases --paths fp32,int8
 
 Every path inpaints the same cases with the same per-image seeds in the same run (so the machine's
 load is shared alike), and reports:
@@ -13,14 +13,15 @@ load is shared alike), and reports:
   and hole PSNR.
 
 Paths (the model's own sampling defaults unless the path changes them):
-- current: float32, as `maskgit inpaint` runs today;
+- fp32: float32 (`maskgit inpaint --precision fp32`);
 - int8: the transformer's linear layers quantized dynamically to int8 (PyTorch's
-  `quantize_dynamic`; weights int8, activations quantized per batch);
+  `quantize_dynamic`; weights int8, activations quantized per image), as `maskgit inpaint` runs on a
+  CPU by default;
 - bf16: the transformer under `torch.autocast("cpu", bfloat16)` (skipped where the CPU lacks bf16);
 - compile: the transformer through `torch.compile` (its compile time is reported, not timed);
 - onnx: the transformer under ONNX Runtime (`maskgit inpaint --backend onnx`; its export is the setup time);
-- sweet-spot-S / steps-T: fewer transformer passes (stop after step S; or T steps in all);
-- several joined by "+" (e.g. int8+sweet-spot-7): all of them at once.
+- sweet-spot-S / steps-T: stop after step S (sweet-spot-0: decode every step); T steps in all;
+- several joined by "+" (e.g. fp32+sweet-spot-0: catface64's path before 2026-12-03): all of them at once.
 The machine (CPU model, cores, threads, PyTorch) is written with the results.
 """
 
@@ -84,7 +85,7 @@ def make_path(pipe: MaskGIT, name: str):
         other = pipe
     start = time.perf_counter()
     for part in parts:
-        if part == "current":
+        if part == "fp32":
             continue
         if part.startswith("sweet-spot-"):
             overrides["sweet_spot"] = int(part.rsplit("-", 1)[1])
@@ -118,7 +119,7 @@ def main() -> None:
     parser.add_argument("--cases", default=str(Path(__file__).resolve().parents[2] / "shared/data/catface64/val-cases"))
     parser.add_argument("--quick", action="store_true", help="the first 64 cases only")
     parser.add_argument("--limit", type=int, help="the first N cases")
-    parser.add_argument("--paths", default="current,int8,bf16,sweet-spot-7")
+    parser.add_argument("--paths", default="fp32+sweet-spot-0,fp32,int8,bf16")
     parser.add_argument("--latency-runs", type=int, default=16, help="single-image calls per path (median)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")

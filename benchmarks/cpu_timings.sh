@@ -4,8 +4,9 @@
 #   benchmarks/cpu_timings.sh [OUT] [--quick]      (OUT: runs/cpu_timings)
 #
 # 1. `maskgit inpaint examples/cases` as a user runs it (whole command: start, load, inpaint, write),
-#    fp32 and --int8, best of 3;
-# 2. the demo's request (benchmarks/demo_request.py), fp32 and int8, median of 10;
+#    as before 2026-12-03 (fp32, every step), fp32 with the model's defaults, and the default (int8 on
+#    the CPU), best of 3;
+# 2. the demo's request (benchmarks/demo_request.py), the same three, median of 10;
 # 3. val-cases (all 506; --quick: the first 64) through benchmarks/cpu_inpaint.py: latency, images/s and
 #    quality of each path in one run.
 # Writes OUT/timings.txt and OUT/cpu_inpaint.json. Needs ../shared (val-cases) for step 3.
@@ -19,7 +20,8 @@ say() { echo "$*" | tee -a "$log"; }
 say "$(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for opts in "" "--int8"; do
+variants=("--precision fp32 --sweet-spot 0" "--precision fp32" "")
+for opts in "${variants[@]}"; do
   best=""
   for i in 1 2 3; do
     rm -rf "$tmp/out"
@@ -28,12 +30,12 @@ for opts in "" "--int8"; do
     t=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
     best=$(awk -v t="$t" -v b="$best" 'BEGIN { print (b == "" || t < b) ? t : b }')
   done
-  say "maskgit inpaint examples/cases ${opts:-(fp32)}: best of 3 $(printf %.2f "$best") s"
+  say "maskgit inpaint examples/cases ${opts:-(default)}: best of 3 $(printf %.2f "$best") s"
 done
-for opts in "" "--int8"; do
-  say "demo request ${opts:-(fp32)}: $(python benchmarks/demo_request.py --repeats 10 $opts | tail -1)"
+for opts in "${variants[@]}"; do
+  say "demo request ${opts:-(default)}: $(python benchmarks/demo_request.py --repeats 10 $opts | tail -1)"
 done
-paths=current,int8,int8+sweet-spot-7,onnx
+paths=fp32+sweet-spot-0,fp32,int8,onnx
 if [ "$QUICK" = --quick ]; then
   python benchmarks/cpu_inpaint.py --quick --latency-runs 8 --paths $paths --json "$OUT/cpu_inpaint.json" | tee -a "$log"
 else

@@ -1,7 +1,7 @@
 """Latency of one demo request: POST /api/inpaint with the shipped model at T = 12, answered in full
 (every step's pictures streamed, then the result), through the real app (Starlette test client).
 
-    python benchmarks/demo_request.py [--repeats 10] [--steps 12] [--sweet-spot 7] [--int8] [--device cpu]
+    python benchmarks/demo_request.py [--repeats 10] [--steps 12] [--sweet-spot 7] [--precision fp32] [--device cpu]
 
 Prints the median and the slowest of the repeats after one warm-up request; the goal is < 2 s on
 the 2-core CPU the project is developed on (docs/demo.md).
@@ -33,13 +33,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default="catface64")
     parser.add_argument("--sweet-spot", type=int, help="stop after this step (default: the model's)")
-    parser.add_argument("--int8", action="store_true", help="the transformer quantized to int8 (`maskgit demo --int8`)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                        help="the transformer's arithmetic, as `maskgit demo --precision` (auto: int8 on the CPU)")
     args = parser.parse_args()
 
     from starlette.testclient import TestClient
 
     pipe = MaskGIT.from_pretrained(args.model, device=args.device)
-    if args.int8:
+    if args.precision == "int8" or (args.precision == "auto" and pipe.device.type == "cpu"):
         pipe.quantize_int8()
     client = TestClient(create_app(pipe, REPO / "examples" / "cases" / "gt"))
     image = client.get("/api/examples/" + client.get("/api/info").json()["examples"][0]).json()["image"]
@@ -58,7 +59,7 @@ def main() -> None:
         if i:  # the first request warms up
             times.append(elapsed)
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"model {args.model}{' int8' if args.int8 else ''}, T = {args.steps}"
+          f"model {args.model} {pipe.precision}, T = {args.steps}"
           f"{f', sweet spot {args.sweet_spot}' if args.sweet_spot is not None else ''}, {args.repeats} requests")
     print(f"median {statistics.median(times):.3f} s, slowest {max(times):.3f} s per request")
 

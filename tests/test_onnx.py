@@ -106,7 +106,7 @@ def test_the_onnx_backend_says_what_is_missing(tmp_path, capsys):
         return capsys.readouterr().err
 
     assert "onnx/transformer.onnx missing: write the model's ONNX graphs with `maskgit export --model MODEL --out DIR --onnx`" in error()
-    assert "--int8 and --backend onnx do not go together" in error("--int8")
+    assert "--precision int8 and --backend onnx do not go together" in error("--precision", "int8")
     (model / "onnx").mkdir()
     (model / "onnx" / "transformer.onnx").write_bytes(b"not a graph")
     assert "transformer.onnx: not a readable ONNX graph" in error()

@@ -246,12 +246,12 @@ def test_lab_folder_and_white_hole_folder_give_the_same_result(micro_pipe, tmp_p
         assert np.array_equal(a, b)
         masked = np.asarray(Image.open(lab / "masked_image" / f"image_{i:03d}.png"))
         assert np.array_equal(a[~holes[i]], masked[~holes[i]])
-    # Single files with their mask files, and a trace.
-    assert main(["inpaint", "--model", model, str(plain / "image_001.png"), "--masks", str(masks / "image_001.png"),
+    # Single files with their mask files, and a trace (the first input: seeded as the folder's first).
+    assert main(["inpaint", "--model", model, str(plain / "image_000.png"), "--masks", str(masks / "image_000.png"),
                  "--mask-convention", "white-hole", "--out", str(tmp_path / "c"), "--trace", str(tmp_path / "t"), "-q"]) == 0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "c" / "image_001.png")),
-                          np.asarray(Image.open(tmp_path / "a" / "image_001.png")))
-    assert (tmp_path / "t" / "image_001.png").is_file() and (tmp_path / "t" / "image_001.gif").is_file()
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "c" / "image_000.png")),
+                          np.asarray(Image.open(tmp_path / "a" / "image_000.png")))
+    assert (tmp_path / "t" / "image_000.png").is_file() and (tmp_path / "t" / "image_000.gif").is_file()
 
 
 @pytest.mark.parametrize("problem", ["missing-mask", "unreadable-image", "non-image", "no-convention", "full-mask"])
@@ -463,6 +463,42 @@ def test_int8_quantized_transformer_inpaints_alike_and_keeps_known_pixels(micro_
     assert torch.corrcoef(torch.stack([micro_pipe.transformer(x).flatten(), quantized.transformer(x).flatten()]))[0, 1] > 0.99
     out = quantized.inpaint(images, holes, generator=gens(4)).images
     assert all(np.array_equal(np.asarray(o)[~h], im[~h]) for o, h, im in zip(out, holes, images))
+    assert quantized.precision == "int8" and micro_pipe.precision == "fp32"
+
+
+def test_int8_gives_an_image_the_same_result_alone_or_in_a_batch(micro_pipe):
+    """Dynamic int8 scales activations by their range over a call: the quantized transformer runs one
+    image per call so that batch-mates never change an image's result."""
+    import copy
+
+    quantized = MaskGIT(micro_pipe.tokenizer, copy.deepcopy(micro_pipe.transformer), micro_pipe.sampling).quantize_int8()
+    x = torch.randint(0, 32, (3, 64))
+    x[0] = 7  # an image whose activations span another range than its batch-mates'
+    batched = quantized.transformer(x)
+    for i in range(3):
+        assert torch.equal(quantized.transformer(x[i : i + 1])[0], batched[i])
+    images, holes = _images(3), brush_holes(3)
+    together = quantized.inpaint(images, holes, generator=gens(3)).images
+    for i in range(3):
+        alone = quantized.inpaint(images[i], holes[i], generator=gens(1, seed=i)).images[0]
+        assert np.array_equal(np.asarray(alone), np.asarray(together[i]))
+
+
+def test_the_command_line_runs_int8_on_the_cpu_by_default_and_says_so(micro_pipe, tmp_path, capsys):
     model = micro_pipe.save_pretrained(tmp_path / "model")
-    assert main(["inpaint", "--model", str(model), str(REPO / "examples" / "lab-samples"), "--int8", "--steps", "2",
-                 "--out", str(tmp_path / "out"), "-q"]) == 0
+    cases = str(REPO / "examples" / "lab-samples")
+
+    def run(name, *extra):
+        assert main(["inpaint", "--model", str(model), cases, "--steps", "2", "--out", str(tmp_path / name), *extra]) == 0
+        return capsys.readouterr().err, [np.asarray(Image.open(p)) for p in sorted((tmp_path / name).glob("*.png"))]
+
+    said, default = run("default")
+    assert "transformer: int8 (the CPU default; --precision fp32 for float32)" in said
+    said, int8 = run("int8", "--precision", "int8")
+    assert "transformer: int8 (--precision int8" in said
+    said, fp32 = run("fp32", "--precision", "fp32")
+    assert "transformer: fp32 on cpu" in said
+    assert len(default) == 6 and all(np.array_equal(a, b) for a, b in zip(default, int8))
+    assert main(["inpaint", "--model", str(model), cases, "--precision", "int8", "--device", "cuda",
+                 "--out", str(tmp_path / "cuda")]) != 0
+    assert "--precision int8 is for the CPU; this run is on cuda:0" in capsys.readouterr().err

@@ -363,7 +363,7 @@ def _inpaint(args: argparse.Namespace) -> None:
         for path in truths:
             if not path.is_file():
                 raise MaskgitError(f"--oracle: no ground truth {path}")
-        pipe = _load_for_inference(args.model or DEFAULT_MODEL, args)
+        pipe = _load_for_inference(args.model or DEFAULT_MODEL, args, uses_transformer=False)
         fill = oracle_filler(pipe, truths, args.oracle, **sampling)
     elif args.method != "maskgit":
         fill = classical_filler(args.method, args.radius)
@@ -457,32 +457,51 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampling", metavar="FILE",
                    help="YAML/JSON of sampling defaults (SamplingConfig fields) over the model's own; options "
                         "given on the command line win")
-    p.add_argument("--int8", action="store_true",
-                   help="CPU: quantize the transformer's linear layers to int8 for this run (about 3x faster on "
-                        "2 cores at the same quality; docs/performance.md)")
+    _add_precision_option(p)
 
 
-def _load_for_inference(model: str, args: argparse.Namespace):
-    """The model on --device, quantized to int8 with --int8, its transformer under ONNX Runtime with
-    --backend onnx (either said in the output)."""
+PRECISIONS = ("auto", "fp32", "int8")
+
+
+def _add_precision_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="the transformer's arithmetic. int8: its linear layers quantized to int8, CPU only (about "
+                        "3x faster on 2 cores at the same FID; docs/performance.md); fp32: float32; auto: int8 on "
+                        "the CPU, fp32 on a GPU or with --backend onnx (default: auto; the choice is printed)")
+
+
+def _load_for_inference(model: str, args: argparse.Namespace, uses_transformer: bool = True):
+    """The model on --device, its transformer in int8 or fp32 as --precision says, or under ONNX Runtime
+    with --backend onnx (the choice said in the output)."""
+    import torch
+
     from .devices import pick_device
     from .pipeline import MaskGIT, resolve_model
 
     onnx = getattr(args, "backend", "torch") == "onnx"
-    if onnx and getattr(args, "int8", False):
-        raise MaskgitError("--int8 and --backend onnx do not go together (int8 is PyTorch's quantization)")
+    precision = getattr(args, "precision", "auto")
+    if onnx and precision == "int8":
+        raise MaskgitError("--precision int8 and --backend onnx do not go together (int8 is PyTorch's quantization)")
     if onnx and args.device not in (None, "cpu"):
         raise MaskgitError(f"--backend onnx runs on the CPU; --device {args.device} does not go with it")
-    pipe = MaskGIT.from_pretrained(model, device="cpu" if onnx else pick_device(args.device))
-    if getattr(args, "int8", False):
-        pipe.quantize_int8()
-        log.info("transformer quantized to int8 (dynamic) for this run")
+    device = "cpu" if onnx else pick_device(args.device)
+    if precision == "int8" and torch.device(device).type != "cpu":
+        raise MaskgitError(f"--precision int8 is for the CPU; this run is on {device} (use --precision fp32 or auto)")
+    pipe = MaskGIT.from_pretrained(model, device=device)
+    if not uses_transformer:
+        return pipe
     if onnx:
         from .onnx_graphs import use_onnx_transformer
 
         folder = resolve_model(model)
         use_onnx_transformer(pipe, folder)
-        log.info("transformer running under ONNX Runtime (%s)", folder / "onnx" / "transformer.onnx")
+        log.info("transformer: fp32 under ONNX Runtime (%s)", folder / "onnx" / "transformer.onnx")
+    elif precision == "int8" or (precision == "auto" and pipe.device.type == "cpu"):
+        pipe.quantize_int8()
+        log.info("transformer: int8 (%s; --precision fp32 for float32)",
+                 "--precision int8" if precision == "int8" else "the CPU default")
+    else:
+        log.info("transformer: fp32 on %s", pipe.device)
     return pipe
 
 
@@ -787,8 +806,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--examples", help="folder of example images offered on the page "
                                       "(default: examples/cases/gt of a source checkout)")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA if available)")
-    p.add_argument("--int8", action="store_true",
-                   help="CPU: quantize the transformer's linear layers to int8 (about 3x faster on 2 cores)")
+    _add_precision_option(p)
     p.set_defaults(func=_demo)
 
 

@@ -113,6 +113,11 @@ class MaskGIT:
             self.guided_decoder.to(device=device)
         return self
 
+    @property
+    def precision(self) -> str:
+        """The transformer's arithmetic: "int8" after `quantize_int8`, else "fp32"."""
+        return "int8" if getattr(self.transformer, "one_image_per_call", False) else "fp32"
+
     def quantize_int8(self) -> "MaskGIT":
         """Quantize the transformer's linear layers to int8 for CPU inference (`transformer.quantize_int8`:
         about 3x faster on 2 cores at the same quality, docs/performance.md); the tokenizer and

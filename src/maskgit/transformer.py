@@ -89,6 +89,7 @@ class BidirectionalTransformer(nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
         self.config = config
+        self.one_image_per_call = False  # set by quantize_int8 (see there)
         self.token_embedding = nn.Embedding(config.codebook_size + 1, config.dim)
         self.position_embedding = nn.Parameter(torch.zeros(1, config.num_tokens, config.dim))
         self.hint_embedding = nn.Embedding(config.codebook_size + 1, config.dim) if config.hints else None
@@ -124,6 +125,9 @@ class BidirectionalTransformer(nn.Module):
         """
         if token_ids.shape[1] != self.config.num_tokens:
             raise ValueError(f"expected {self.config.num_tokens} tokens per image, got {token_ids.shape[1]}")
+        if self.one_image_per_call and len(token_ids) > 1:
+            return torch.cat([self(token_ids[i : i + 1], None if hint_ids is None else hint_ids[i : i + 1])
+                              for i in range(len(token_ids))])
         x = self.token_embedding(token_ids) + self.position_embedding  # (B, N, D)
         if self.hint_embedding is not None and hint_ids is not None:
             masked = (token_ids == self.config.mask_token_id)[..., None]  # (B, N, 1)
@@ -174,8 +178,12 @@ def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor, unknown: torc
 
 
 def quantize_int8(transformer: nn.Module) -> nn.Module:
-    """`transformer` with its linear layers quantized to int8 (PyTorch's dynamic quantization: int8
-    weights, activations quantized per batch), for CPU inference (docs/performance.md)."""
+    """A copy of `transformer` with its linear layers quantized to int8 (PyTorch's dynamic quantization:
+    int8 weights, activations quantized per call), for CPU inference (docs/performance.md).
+
+    The copy runs one image per call: dynamic quantization scales a call's activations by their
+    range over the whole batch, which would make an image's result depend on its batch-mates. On a
+    CPU one image of 256 tokens already fills the matrix units, so this costs no measurable speed."""
     import warnings
 
     from .errors import ConfigError
@@ -186,4 +194,6 @@ def quantize_int8(transformer: nn.Module) -> nn.Module:
         raise ConfigError(f"this PyTorch ({torch.__version__}) has no torch.ao.quantization.quantize_dynamic") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-        return quantize_dynamic(transformer, {nn.Linear}, dtype=torch.qint8)
+        quantized = quantize_dynamic(transformer, {nn.Linear}, dtype=torch.qint8)
+    quantized.one_image_per_call = True
+    return quantized

@@ -43,19 +43,20 @@ class Setting:
 
 
 def _check_provenance(out_dir: Path, pipe: "MaskGIT", cases_dir: Path) -> None:
-    """Stored results are reused only for the same model weights, sampling defaults and cases."""
+    """Stored results are reused only for the same model weights, arithmetic, sampling defaults and cases."""
     from ..config import config_to_dict
 
     parts = [pipe.transformer, pipe.tokenizer] + ([pipe.guided_decoder] if pipe.guided_decoder is not None else [])
     weights = sum(float(p.detach().double().abs().sum()) for part in parts for p in part.parameters())
-    provenance = {"weights_checksum": round(weights, 3), "sampling": config_to_dict(pipe.sampling),
-                  "cases": str(cases_dir.resolve())}
+    provenance = {"weights_checksum": round(weights, 3), "precision": pipe.precision,
+                  "sampling": config_to_dict(pipe.sampling), "cases": str(cases_dir.resolve())}
     path = out_dir / "sweep.json"
     if path.is_file():
         stored = json.loads(path.read_text())
         # Sampling fields added since the sweep was stored hold their defaults there.
         defaults = config_to_dict(type(pipe.sampling)())
         stored["sampling"] = {**defaults, **stored.get("sampling", {})}
+        stored.setdefault("precision", "fp32")  # sweeps stored before int8 was recorded
         if stored != provenance:
             changed = ", ".join(k for k in provenance if stored.get(k) != provenance[k])
             raise DataError(f"{out_dir} holds a sweep of another {changed}; choose another --out "
