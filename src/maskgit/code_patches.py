@@ -24,7 +24,7 @@ def decoding_checksum(tokenizer: VQGAN) -> float:
     """Sum of |w| over the codebook, post-quant conv and decoder: what code patches depend on (another
     decoder with the same codebook, e.g. after a decoder-only fine-tune, gives another sum)."""
     parts = [tokenizer.quantizer.codebook, tokenizer.post_quant_conv, tokenizer.decoder]
-    return float(sum(p.detach().double().abs().sum() for part in parts for p in part.parameters()))
+    return float(sum(p.detach().abs().sum(dtype=torch.float64) for part in parts for p in part.parameters()))
 
 
 def save_code_patches(patches: torch.Tensor, checksum: float, path: Path) -> None:

@@ -22,6 +22,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 SHARD_PATTERN = "model-{:05d}-of-{:05d}.safetensors"
 C = TypeVar("C")
+M = TypeVar("M", bound=nn.Module)
 
 
 def save_module(module: nn.Module, config: Any, directory: str | Path, dtype: Optional[torch.dtype] = None,
@@ -101,8 +102,19 @@ def load_config(config_cls: type[C], directory: str | Path) -> C:
         raise CheckpointError(str(exc)) from None
 
 
-def load_weights(module: nn.Module, directory: str | Path) -> None:
-    """Load the weights saved in `directory` into `module` (strict key matching, cast to its dtype)."""
+def build_and_load(cls: type[M], config: Any, directory: str | Path) -> M:
+    """`cls(config)` holding the weights saved in `directory`, on the CPU. The module is built on the
+    meta device, so its random initialisation (seconds for a transformer) is never computed only to
+    be overwritten; strict loading then gives every parameter and buffer its saved value."""
+    with torch.device("meta"):
+        module = cls(config)
+    load_weights(module, directory, assign=True)
+    return module
+
+
+def load_weights(module: nn.Module, directory: str | Path, assign: bool = False) -> None:
+    """Load the weights saved in `directory` into `module` (strict key matching, cast to its dtype).
+    assign: the module's tensors become the loaded ones (for a module built on the meta device)."""
     files = weight_files(directory)
     if not files:
         raise CheckpointError(f"{directory}: no {WEIGHTS_NAME}")
@@ -113,8 +125,11 @@ def load_weights(module: nn.Module, directory: str | Path) -> None:
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"cannot read {path}: file is corrupt or truncated ({exc})".replace("\n", " ")) from None
     path = files[0] if len(files) == 1 else Path(directory)
+    if assign:
+        dtypes = {k: v.dtype for k, v in module.state_dict().items()}
+        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
     try:
-        module.load_state_dict(state, strict=True)
+        module.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise CheckpointError(f"{path} does not match its config.json: {first}") from None

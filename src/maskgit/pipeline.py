@@ -124,7 +124,7 @@ class MaskGIT:
         decoders stay float32."""
         if self.device.type != "cpu":
             raise ConfigError("int8 quantization is for CPU inference; this model is on " + str(self.device))
-        self.transformer = quantize_int8(self.transformer)
+        self.transformer = quantize_int8(self.transformer, inplace=True)
         return self
 
     @torch.no_grad()

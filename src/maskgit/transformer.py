@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TransformerConfig
-from .files import load_config, load_weights, save_module
+from .files import build_and_load, load_config, save_module
 
 
 class MultiHeadAttention(nn.Module):
@@ -145,8 +145,7 @@ class BidirectionalTransformer(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: Optional[torch.device | str] = None) -> "BidirectionalTransformer":
-        model = cls(load_config(TransformerConfig, directory))
-        load_weights(model, directory)
+        model = build_and_load(cls, load_config(TransformerConfig, directory), directory)
         return model.to(device).eval() if device is not None else model.eval()
 
 
@@ -177,8 +176,8 @@ def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor, unknown: torc
     return loss, accuracy.detach()
 
 
-def quantize_int8(transformer: nn.Module) -> nn.Module:
-    """A copy of `transformer` with its linear layers quantized to int8 (PyTorch's dynamic quantization:
+def quantize_int8(transformer: nn.Module, inplace: bool = False) -> nn.Module:
+    """A copy of `transformer` (`transformer` itself with `inplace`) with its linear layers quantized to int8 (PyTorch's dynamic quantization:
     int8 weights, activations quantized per call), for CPU inference (docs/performance.md).
 
     The copy runs one image per call: dynamic quantization scales a call's activations by their
@@ -194,6 +193,6 @@ def quantize_int8(transformer: nn.Module) -> nn.Module:
         raise ConfigError(f"this PyTorch ({torch.__version__}) has no torch.ao.quantization.quantize_dynamic") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-        quantized = quantize_dynamic(transformer, {nn.Linear}, dtype=torch.qint8)
+        quantized = quantize_dynamic(transformer, {nn.Linear}, dtype=torch.qint8, inplace=inplace)
     quantized.one_image_per_call = True
     return quantized

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import GuidedDecoderConfig
 from ..errors import ConfigError
-from ..files import CONFIG_NAME, load_config, load_weights, save_module
+from ..files import CONFIG_NAME, build_and_load, load_config, save_module
 from .decoder import Decoder
 from .layers import Downsample, ResBlock, Upsample
 
@@ -102,6 +102,5 @@ class GuidedDecoder(nn.Module):
         directory = Path(directory)
         if not (directory / CONFIG_NAME).is_file() and (directory / "guided_decoder" / CONFIG_NAME).is_file():
             directory = directory / "guided_decoder"
-        model = cls(load_config(GuidedDecoderConfig, directory))
-        load_weights(model, directory)
+        model = build_and_load(cls, load_config(GuidedDecoderConfig, directory), directory)
         return model.eval()

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..config import TokenizerConfig
 from ..errors import CheckpointError
-from ..files import CONFIG_NAME, load_config, load_weights, save_module
+from ..files import CONFIG_NAME, build_and_load, load_config, save_module
 from .decoder import Decoder
 from .encoder import Encoder
 from .quantizer import VectorQuantizer
@@ -94,8 +94,7 @@ class VQGAN(nn.Module):
     def from_pretrained(cls, path: str | Path, device: Optional[torch.device | str] = None) -> "VQGAN":
         """Load a tokenizer from a saved folder or from a training run folder (its `tokenizer/`)."""
         directory = resolve_tokenizer_dir(path)
-        model = cls(load_config(TokenizerConfig, directory))
-        load_weights(model, directory)
+        model = build_and_load(cls, load_config(TokenizerConfig, directory), directory)
         return model.to(device).eval() if device is not None else model.eval()
 
 
