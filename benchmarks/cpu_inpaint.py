@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from maskgit.devices import cpu_has_native_bf16
 from maskgit.metrics.evaluate import evaluate_arrays
 from maskgit.metrics.sweep import load_cases as sweep_cases
 from maskgit.pipeline import MaskGIT
@@ -53,15 +54,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-        return " avx512_bf16" in flags or " amx_bf16" in flags
-    except OSError:
-        return False
 
 
 def load_cases(folder: Path, limit: int | None):
@@ -133,11 +125,11 @@ def main() -> None:
     pipe = MaskGIT.from_pretrained(args.model, device="cpu")
     pipe.code_patches  # loaded with the model, or computed now: never inside a timing
     machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "bf16": cpu_has_bf16(), "cases": len(names), "model": args.model}
+               "torch": torch.__version__, "bf16": cpu_has_native_bf16(), "cases": len(names), "model": args.model}
     print(json.dumps(machine))
     results = []
     for name in [p.strip() for p in args.paths.split(",") if p.strip()]:
-        if name == "bf16" and not cpu_has_bf16():
+        if name == "bf16" and not cpu_has_native_bf16():
             print(f"{name}: skipped (no native bf16 on this CPU)")
             continue
         path_pipe, overrides, context, setup = make_path(pipe, name)
