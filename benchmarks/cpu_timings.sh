@@ -7,8 +7,8 @@
 #    as before 2026-12-03 (fp32, every step), fp32 with the model's defaults, and the default (int8 on
 #    the CPU), best of 3;
 # 2. the demo's request (benchmarks/demo_request.py), the same three, median of 10;
-# 3. val-cases (all 506; --quick: the first 64) through benchmarks/cpu_inpaint.py: latency, images/s and
-#    quality of each path in one run.
+# 3. val-cases (all 506; --quick: the first 64, and the ONNX Runtime path too) through
+#    benchmarks/cpu_inpaint.py: latency, images/s and quality of each path in one run.
 # Writes OUT/timings.txt and OUT/cpu_inpaint.json. Needs ../shared (val-cases) for step 3.
 set -euo pipefail
 OUT=${1:-runs/cpu_timings}
@@ -35,9 +35,9 @@ done
 for opts in "${variants[@]}"; do
   say "demo request ${opts:-(default)}: $(python benchmarks/demo_request.py --repeats 10 $opts | tail -1)"
 done
-paths=fp32+sweet-spot-0,fp32,int8,onnx
+paths=fp32+sweet-spot-0,fp32,int8
 if [ "$QUICK" = --quick ]; then
-  python benchmarks/cpu_inpaint.py --quick --latency-runs 8 --paths $paths --json "$OUT/cpu_inpaint.json" | tee -a "$log"
+  python benchmarks/cpu_inpaint.py --quick --latency-runs 8 --paths $paths,onnx --json "$OUT/cpu_inpaint.json" | tee -a "$log"
 else
   python benchmarks/cpu_inpaint.py --latency-runs 8 --paths $paths --json "$OUT/cpu_inpaint.json" | tee -a "$log"
 fi

@@ -21,7 +21,7 @@ import torch
 from maskgit.demo.app import create_app
 from maskgit.demo.handler import png_data_url
 from maskgit.masks import generate_mask
-from maskgit.pipeline import MaskGIT
+from maskgit.pipeline import PRECISIONS, MaskGIT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,15 +33,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default="catface64")
     parser.add_argument("--sweet-spot", type=int, help="stop after this step (default: the model's)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
-                        help="the transformer's arithmetic, as `maskgit demo --precision` (auto: int8 on the CPU)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the transformer's arithmetic, as `maskgit demo --precision` (auto: int8 on a CPU)")
     args = parser.parse_args()
 
     from starlette.testclient import TestClient
 
     pipe = MaskGIT.from_pretrained(args.model, device=args.device)
-    if args.precision == "int8" or (args.precision == "auto" and pipe.device.type == "cpu"):
-        pipe.quantize_int8()
+    pipe.set_precision(args.precision)
     client = TestClient(create_app(pipe, REPO / "examples" / "cases" / "gt"))
     image = client.get("/api/examples/" + client.get("/api/info").json()["examples"][0]).json()["image"]
     res = pipe.resolution

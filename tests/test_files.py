@@ -39,6 +39,20 @@ def test_a_missing_shard_is_named(tmp_path):
         load_weights(_model(), folder)
 
 
+def test_weights_that_do_not_match_the_config_are_named(tmp_path):
+    import json
+
+    from maskgit.files import CONFIG_NAME
+
+    model = _model()
+    folder = save_module(model, model.config, tmp_path / "m")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["dim"] *= 2  # a config.json from another model
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"model.safetensors does not match its config.json: size mismatch for"):
+        BidirectionalTransformer.from_pretrained(folder)
+
+
 def test_export_command(micro_pipe, tmp_path, capsys):
     run = micro_pipe.save_pretrained(tmp_path / "run")
     out = tmp_path / "exported"

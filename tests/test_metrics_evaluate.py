@@ -258,7 +258,7 @@ def test_sweep_command_takes_seeds_and_every_sampling_option(micro_pipe, tmp_pat
     assert json.loads((tmp_path / "a" / "sweep.json").read_text())["precision"] == "int8"  # the CPU default
     assert main(base + ["--seeds", "0,2", "--pixel-evidence", "1.5", "--prefill", "telea", "--precision", "fp32",
                         "--out", str(tmp_path / "a")]) != 0
-    assert "holds a sweep of another weights_checksum, precision" in capsys.readouterr().err
+    assert "holds a sweep of another precision;" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "a" / "results").glob("*.json")) == [
         "cosine-T3-Snone-seed0.json", "cosine-T3-Snone-seed2.json"]
     settings = tmp_path / "sampling.yaml"

@@ -510,12 +510,35 @@ def test_the_command_line_runs_int8_on_the_cpu_by_default_and_says_so(micro_pipe
         return capsys.readouterr().err, [np.asarray(Image.open(p)) for p in sorted((tmp_path / name).glob("*.png"))]
 
     said, default = run("default")
-    assert "transformer: int8 (the CPU default; --precision fp32 for float32)" in said
+    assert "transformer: int8 (the default on cpu; --precision fp32 for float32)" in said
     said, int8 = run("int8", "--precision", "int8")
     assert "transformer: int8 (--precision int8" in said
     said, fp32 = run("fp32", "--precision", "fp32")
-    assert "transformer: fp32 on cpu" in said
+    assert "transformer: fp32 (--precision fp32; --precision auto for the fastest)" in said
     assert len(default) == 6 and all(np.array_equal(a, b) for a, b in zip(default, int8))
     assert main(["inpaint", "--model", str(model), cases, "--precision", "int8", "--device", "cuda",
                  "--out", str(tmp_path / "cuda")]) != 0
-    assert "--precision int8 is for the CPU; this run is on cuda:0" in capsys.readouterr().err
+    assert "--precision int8 is for the CPU; this run is on cuda:0 (add --device cpu" in capsys.readouterr().err
+    assert main(["inpaint", "--model", str(model), cases, "--int8", "--out", str(tmp_path / "old")]) != 0
+    assert "--int8 is now --precision int8" in capsys.readouterr().err
+    # An oracle never runs the transformer: nothing is quantized.
+    assert main(["inpaint", "--model", str(model), cases, "--oracle", "true-tokens", "--steps", "2",
+                 "--out", str(tmp_path / "oracle")]) == 0
+    assert "transformer:" not in capsys.readouterr().err
+
+
+def test_set_precision_chooses_the_arithmetic_by_device(micro_pipe):
+    import copy
+
+    from maskgit.errors import ConfigError
+
+    fp32 = MaskGIT(micro_pipe.tokenizer, copy.deepcopy(micro_pipe.transformer)).set_precision("fp32")
+    assert fp32.precision == "fp32" and not fp32.mixed_precision
+    auto = MaskGIT(micro_pipe.tokenizer, copy.deepcopy(micro_pipe.transformer)).set_precision("auto")
+    assert auto.precision == "int8"  # on a CPU
+    with pytest.raises(ConfigError, match="bf16 autocast is for CUDA"):
+        fp32.set_precision("bf16")
+    with pytest.raises(ConfigError, match="quantized to int8 already"):
+        auto.set_precision("fp32")
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16, int8"):
+        fp32.set_precision("fp16")

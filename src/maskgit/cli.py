@@ -460,33 +460,39 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     _add_precision_option(p)
 
 
-PRECISIONS = ("auto", "fp32", "int8")
-
-
 def _add_precision_option(p: argparse.ArgumentParser) -> None:
+    from .pipeline import PRECISIONS
+
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="the transformer's arithmetic. int8: its linear layers quantized to int8, CPU only (about "
-                        "3x faster on 2 cores at the same FID; docs/performance.md); fp32: float32; auto: int8 on "
-                        "the CPU, fp32 on a GPU or with --backend onnx (default: auto; the choice is printed)")
+                        "3x faster on 2 cores at the same FID; docs/performance.md); bf16: autocast, CUDA only; "
+                        "fp32: float32 anywhere; auto: int8 on a CPU, bf16 on CUDA (default: auto; the choice is "
+                        "printed). The tokenizer and decoders always run in float32")
+    p.add_argument("--int8", action="store_true", help=argparse.SUPPRESS)  # renamed: says so
 
 
 def _load_for_inference(model: str, args: argparse.Namespace, uses_transformer: bool = True):
-    """The model on --device, its transformer in int8 or fp32 as --precision says, or under ONNX Runtime
-    with --backend onnx (the choice said in the output)."""
-    import torch
-
+    """The model on --device, its transformer's arithmetic as --precision says, or under ONNX Runtime
+    with --backend onnx; the choice said in the output."""
     from .devices import pick_device
     from .pipeline import MaskGIT, resolve_model
 
+    if getattr(args, "int8", False):
+        raise MaskgitError("--int8 is now --precision int8 (and the default on a CPU)")
     onnx = getattr(args, "backend", "torch") == "onnx"
     precision = getattr(args, "precision", "auto")
-    if onnx and precision == "int8":
-        raise MaskgitError("--precision int8 and --backend onnx do not go together (int8 is PyTorch's quantization)")
+    if onnx and precision not in ("auto", "fp32"):
+        raise MaskgitError(f"--precision {precision} and --backend onnx do not go together (ONNX Runtime runs "
+                           "the float32 graph)")
     if onnx and args.device not in (None, "cpu"):
         raise MaskgitError(f"--backend onnx runs on the CPU; --device {args.device} does not go with it")
     device = "cpu" if onnx else pick_device(args.device)
-    if precision == "int8" and torch.device(device).type != "cpu":
-        raise MaskgitError(f"--precision int8 is for the CPU; this run is on {device} (use --precision fp32 or auto)")
+    torch_device_type = getattr(device, "type", device)
+    if uses_transformer and precision == "int8" and torch_device_type != "cpu":
+        raise MaskgitError(f"--precision int8 is for the CPU; this run is on {device} (add --device cpu, or use "
+                           "--precision fp32 or auto)")
+    if uses_transformer and precision == "bf16" and torch_device_type != "cuda":
+        raise MaskgitError(f"--precision bf16 is for CUDA; this run is on {device} (use --precision fp32, int8 or auto)")
     pipe = MaskGIT.from_pretrained(model, device=device)
     if not uses_transformer:
         return pipe
@@ -496,12 +502,11 @@ def _load_for_inference(model: str, args: argparse.Namespace, uses_transformer: 
         folder = resolve_model(model)
         use_onnx_transformer(pipe, folder)
         log.info("transformer: fp32 under ONNX Runtime (%s)", folder / "onnx" / "transformer.onnx")
-    elif precision == "int8" or (precision == "auto" and pipe.device.type == "cpu"):
-        pipe.quantize_int8()
-        log.info("transformer: int8 (%s; --precision fp32 for float32)",
-                 "--precision int8" if precision == "int8" else "the CPU default")
-    else:
-        log.info("transformer: fp32 on %s", pipe.device)
+        return pipe
+    pipe.set_precision(precision)
+    how = f"the default on {torch_device_type}" if precision == "auto" else f"--precision {precision}"
+    other = "--precision fp32 for float32" if pipe.precision != "fp32" else "--precision auto for the fastest"
+    log.info("transformer: %s (%s; %s)", pipe.precision, how, other)
     return pipe
 
 

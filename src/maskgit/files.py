@@ -109,6 +109,9 @@ def build_and_load(cls: type[M], config: Any, directory: str | Path) -> M:
     with torch.device("meta"):
         module = cls(config)
     load_weights(module, directory, assign=True)
+    empty = [name for name, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
+    if empty:  # a tensor the file does not hold (a non-persistent buffer): a class this loader cannot build
+        raise CheckpointError(f"{directory}: {cls.__name__} has tensors that are not saved ({', '.join(empty[:3])})")
     return module
 
 
@@ -127,9 +130,11 @@ def load_weights(module: nn.Module, directory: str | Path, assign: bool = False)
     path = files[0] if len(files) == 1 else Path(directory)
     if assign:
         dtypes = {k: v.dtype for k, v in module.state_dict().items()}
-        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
+        # A copy even where the dtype matches: the module must not keep views of a file that may change.
+        state = {k: v.to(dtypes[k], copy=True) if k in dtypes else v for k, v in state.items()}
     try:
         module.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
+        lines = str(exc).splitlines()
+        first = next((line.strip() for line in lines[1:] if line.strip()), lines[0])  # the first mismatch
         raise CheckpointError(f"{path} does not match its config.json: {first}") from None

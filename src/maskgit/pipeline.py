@@ -34,7 +34,7 @@ from .masks import tokens_from_hole
 from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
 from .seeding import per_image_generators
 from .tokenizer import VQGAN, GuidedDecoder
-from .transformer import BidirectionalTransformer, quantize_int8
+from .transformer import BidirectionalTransformer, is_int8, quantize_int8
 from .windows import Window, choose_window, resize, resize_reach
 
 SAMPLING_NAME = "sampling.json"
@@ -42,6 +42,7 @@ GUIDED_DECODER_DIR = "guided_decoder"  # optional part of a saved model
 log = logging.getLogger(__name__)
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # pretrained models shipped in the package
 DEFAULT_MODEL = "catface64"
+PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the transformer's arithmetic (`MaskGIT.set_precision`)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class MaskGIT:
         self.guided_decoder = guided_decoder.eval() if guided_decoder is not None else None
         self.sampling = sampling or SamplingConfig()
         self._code_patches: Optional[torch.Tensor] = None  # the tokenizer's: loaded with the model or computed on first use
+        self.mixed_precision = True  # the transformer under bf16 autocast on CUDA (`set_precision`)
         self._told_window = False
         if self.sampling.decoder == "guided" and guided_decoder is None:
             raise ConfigError("the sampling defaults ask for the guided decoder, but the model has none")
@@ -118,13 +120,35 @@ class MaskGIT:
 
     @property
     def precision(self) -> str:
-        """The transformer's arithmetic: "int8" after `quantize_int8`, else "fp32"."""
-        return "int8" if getattr(self.transformer, "one_image_per_call", False) else "fp32"
+        """The transformer's arithmetic: "int8" (`quantize_int8`), "bf16" (autocast, on CUDA) or "fp32"."""
+        if is_int8(self.transformer):
+            return "int8"
+        return "bf16" if self.mixed_precision and self.device.type == "cuda" else "fp32"
+
+    def set_precision(self, precision: str) -> "MaskGIT":
+        """Choose the transformer's arithmetic: "fp32"; "int8" (CPU only: `quantize_int8`); "bf16" (CUDA
+        only: autocast); or "auto", the command line's default: int8 on a CPU, bf16 on CUDA, fp32
+        elsewhere. The tokenizer and decoders stay float32 (docs/inpainting.md, Speed)."""
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        kind = self.device.type
+        if precision == "auto":
+            precision = {"cpu": "int8", "cuda": "bf16"}.get(kind, "fp32")
+        if precision == "int8" and kind != "cpu":
+            raise ConfigError(f"int8 is for the CPU; this model is on {self.device} (use fp32, or the CPU)")
+        if precision == "bf16" and kind != "cuda":
+            raise ConfigError(f"bf16 autocast is for CUDA; this model is on {self.device} (use fp32 or int8)")
+        if precision == "int8" and not is_int8(self.transformer):
+            self.quantize_int8()
+        elif precision != "int8" and is_int8(self.transformer):
+            raise ConfigError("this model's transformer is quantized to int8 already; load it again for " + precision)
+        self.mixed_precision = precision == "bf16"
+        return self
 
     def quantize_int8(self) -> "MaskGIT":
         """Quantize the transformer's linear layers to int8 for CPU inference (`transformer.quantize_int8`:
-        about 3x faster on 2 cores at the same quality, docs/performance.md); the tokenizer and
-        decoders stay float32."""
+        about 3x faster on 2 cores at the same quality, docs/performance.md), in place: the transformer
+        object itself changes. The tokenizer and decoders stay float32."""
         if self.device.type != "cpu":
             raise ConfigError("int8 quantization is for CPU inference; this model is on " + str(self.device))
         self.transformer = quantize_int8(self.transformer, inplace=True)
@@ -145,7 +169,7 @@ class MaskGIT:
         mask_convention: str = "white-hole",
         batch_size: int = 64,
         progress: bool = False,
-        mixed_precision: bool = True,
+        mixed_precision: Optional[bool] = None,
         step_callback: Optional[Callable[[int, int, np.ndarray, Image.Image], None]] = None,
         **sampling_overrides: Any,
     ) -> InpaintOutput:
@@ -165,7 +189,8 @@ class MaskGIT:
             generator: a `torch.Generator` (per-image seeds drawn from it in order) or one per image;
                 the same per-image generator gives the same result alone or in any batch.
             return_trace: also return each image's token masks and decoded images per step.
-            mixed_precision: run the transformer under bf16 autocast on CUDA (False: plain fp32).
+            mixed_precision: run the transformer under bf16 autocast on CUDA (False: plain fp32; default:
+                the model's, `set_precision`).
             step_callback: called as each decoding step ends, per image, with (image index, step,
                 token mask (h, w) bool with True = still unknown, the step's tokens decoded at the
                 model's resolution): the `trace` pictures, live.
@@ -173,6 +198,7 @@ class MaskGIT:
             InpaintOutput(images=[PIL.Image, ...], trace=[InpaintTrace, ...] or None).
         """
         check_convention(mask_convention)
+        mixed_precision = self.mixed_precision if mixed_precision is None else mixed_precision
         cfg = self.sampling_for(steps=steps, sweet_spot=sweet_spot, schedule=schedule,
                                 choice_temperature=choice_temperature, **sampling_overrides)
         originals, holes = self._read_inputs(images, masks, mask_convention, cfg)
@@ -243,7 +269,8 @@ class MaskGIT:
 
             result = iterative_decode(self.transformer, token_ids, unknown, cfg,
                                       [generators[i] for i in index] if generators is not None else None,
-                                      pixel_log_likelihood=evidence, on_step=keep_stops)
+                                      mixed_precision=self.mixed_precision, pixel_log_likelihood=evidence,
+                                      on_step=keep_stops)
             for s in sweet_spots:
                 # A decoding that ended before step s ended the same way with sweet spot s.
                 ids = torch.where(unknown, stopped[s], token_ids) if s in stopped else result.token_ids

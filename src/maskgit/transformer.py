@@ -176,11 +176,18 @@ def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor, unknown: torc
     return loss, accuracy.detach()
 
 
-def quantize_int8(transformer: nn.Module, inplace: bool = False) -> nn.Module:
-    """A copy of `transformer` (`transformer` itself with `inplace`) with its linear layers quantized to int8 (PyTorch's dynamic quantization:
-    int8 weights, activations quantized per call), for CPU inference (docs/performance.md).
+def is_int8(module: nn.Module) -> bool:
+    """Whether `module` holds linear layers quantized by `quantize_int8`."""
+    quantized = torch.ao.nn.quantized.dynamic.Linear
+    return any(isinstance(m, quantized) for m in module.modules())
 
-    The copy runs one image per call: dynamic quantization scales a call's activations by their
+
+def quantize_int8(transformer: nn.Module, inplace: bool = False) -> nn.Module:
+    """A copy of `transformer` (`transformer` itself with `inplace`) with its linear layers quantized to
+    int8 (PyTorch's dynamic quantization: int8 weights, activations quantized per call), for CPU
+    inference (docs/performance.md).
+
+    The result runs one image per call: dynamic quantization scales a call's activations by their
     range over the whole batch, which would make an image's result depend on its batch-mates. On a
     CPU one image of 256 tokens already fills the matrix units, so this costs no measurable speed."""
     import warnings

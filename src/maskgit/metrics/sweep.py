@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..atomic import atomic_write_text, write_csv
 from ..errors import DataError
@@ -42,24 +43,45 @@ class Setting:
         return f"{self.schedule}-T{self.steps}-S{self.sweet_spot or 'none'}-seed{self.seed}"
 
 
+SWEEP_AXES = ("steps", "schedule", "sweet_spot")  # set by each cell: not part of the sweep's base settings
+
+
+def weights_checksum(pipe: "MaskGIT") -> float:
+    """Sum of |w| over every network's weights, the int8-quantized linear layers' included (as their
+    dequantized values, so an int8 model's figure differs from its float32 one's)."""
+    from ..transformer import is_int8
+
+    parts = [pipe.transformer, pipe.tokenizer] + ([pipe.guided_decoder] if pipe.guided_decoder is not None else [])
+    total = sum(float(p.detach().double().abs().sum()) for part in parts for p in part.parameters())
+    if is_int8(pipe.transformer):
+        for m in pipe.transformer.modules():
+            if isinstance(m, torch.ao.nn.quantized.dynamic.Linear):
+                total += float(m.weight().dequantize().double().abs().sum())
+                total += float(m.bias().double().abs().sum()) if m.bias() is not None else 0.0
+    return total
+
+
 def _check_provenance(out_dir: Path, pipe: "MaskGIT", cases_dir: Path) -> None:
     """Stored results are reused only for the same model weights, arithmetic, sampling defaults and cases."""
     from ..config import config_to_dict
 
-    parts = [pipe.transformer, pipe.tokenizer] + ([pipe.guided_decoder] if pipe.guided_decoder is not None else [])
-    weights = sum(float(p.detach().double().abs().sum()) for part in parts for p in part.parameters())
-    provenance = {"weights_checksum": round(weights, 3), "precision": pipe.precision,
-                  "sampling": config_to_dict(pipe.sampling), "cases": str(cases_dir.resolve())}
+    def base(sampling: dict) -> dict:
+        return {k: v for k, v in sampling.items() if k not in SWEEP_AXES}
+
+    provenance = {"weights_checksum": round(weights_checksum(pipe), 3), "precision": pipe.precision,
+                  "sampling": base(config_to_dict(pipe.sampling)), "cases": str(cases_dir.resolve())}
     path = out_dir / "sweep.json"
     if path.is_file():
         stored = json.loads(path.read_text())
         # Sampling fields added since the sweep was stored hold their defaults there.
         defaults = config_to_dict(type(pipe.sampling)())
-        stored["sampling"] = {**defaults, **stored.get("sampling", {})}
-        stored.setdefault("precision", "fp32")  # sweeps stored before int8 was recorded
+        stored["sampling"] = base({**defaults, **stored.get("sampling", {})})
+        stored.setdefault("precision", "fp32")  # sweeps stored before the arithmetic was recorded
         if stored != provenance:
-            changed = ", ".join(k for k in provenance if stored.get(k) != provenance[k])
-            raise DataError(f"{out_dir} holds a sweep of another {changed}; choose another --out "
+            changed = [k for k in provenance if stored.get(k) != provenance[k]]
+            if "precision" in changed:  # the weights' figure follows the arithmetic: name the cause
+                changed = ["precision"]
+            raise DataError(f"{out_dir} holds a sweep of another {', '.join(changed)}; choose another --out "
                             "(its stored results would be reused)")
     else:
         atomic_write_text(path, json.dumps(provenance, indent=1) + "\n")
