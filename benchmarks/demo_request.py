@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskgit.demo.app import create_app
+from maskgit.demo.app import create_app, model_executor
 from maskgit.demo.handler import png_data_url
 from maskgit.masks import generate_mask
 from maskgit.pipeline import PRECISIONS, MaskGIT
@@ -39,9 +39,10 @@ def main() -> None:
 
     from starlette.testclient import TestClient
 
-    pipe = MaskGIT.from_pretrained(args.model, device=args.device)
-    pipe.set_precision(args.precision)
-    client = TestClient(create_app(pipe, REPO / "examples" / "cases" / "gt"))
+    executor = model_executor()  # as `maskgit demo`: the model is loaded and run by one thread
+    pipe = executor.submit(lambda: MaskGIT.from_pretrained(args.model, device=args.device)
+                           .set_precision(args.precision)).result()
+    client = TestClient(create_app(pipe, REPO / "examples" / "cases" / "gt", executor=executor))
     image = client.get("/api/examples/" + client.get("/api/info").json()["examples"][0]).json()["image"]
     res = pipe.resolution
     times = []

@@ -210,6 +210,28 @@ def test_requests_beyond_the_queue_limit_get_503_and_finished_ones_free_their_pl
     assert one.post("/api/inpaint", json=payload).status_code == 200  # its place is free again
 
 
+def test_every_inpainting_runs_on_the_thread_that_loaded_the_model(micro_pipe, monkeypatch):
+    """One thread for PyTorch: a model used from a second thread doubles the OpenMP threads on the
+    cores (each request was 1.5x slower on 2 cores)."""
+    pytest.importorskip("httpx", reason="the HTTP tests need httpx")
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from maskgit.demo.app import create_app, model_executor
+
+    executor = model_executor()
+    loader = executor.submit(threading.get_ident).result()
+    seen = []
+    real = micro_pipe.inpaint
+    monkeypatch.setattr(micro_pipe, "inpaint", lambda *a, **k: seen.append(threading.get_ident()) or real(*a, **k))
+    app = TestClient(create_app(micro_pipe, executor=executor))
+    payload, _, _ = _request()
+    for _ in range(2):
+        assert app.post("/api/inpaint", json=payload).status_code == 200
+    assert seen == [loader, loader] and loader != threading.get_ident()
+
+
 def test_a_streamed_upload_without_a_length_is_cut_off_at_the_limit(client):
     sent = []
 

@@ -793,12 +793,15 @@ def _demo(args: argparse.Namespace) -> None:
             probe.bind((args.host, args.port))
     except OSError as exc:
         raise MaskgitError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port") from None
-    pipe = _load_for_inference(args.model or DEFAULT_MODEL, args)
+    from .demo.app import model_executor
+
+    executor = model_executor()  # loads the model and runs every request: one thread for PyTorch
+    pipe = executor.submit(_load_for_inference, args.model or DEFAULT_MODEL, args).result()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s: anyone who can reach this machine can use the demo", args.host)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"MaskGIT demo on http://{shown}:{args.port}/ (Ctrl+C stops it)", flush=True)
-    serve(pipe, args.host, args.port, Path(args.examples) if args.examples else None)
+    serve(pipe, args.host, args.port, Path(args.examples) if args.examples else None, executor)
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:

@@ -3,9 +3,10 @@ atomically (atomic.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, Iterator, Optional, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -102,22 +103,38 @@ def load_config(config_cls: type[C], directory: str | Path) -> C:
         raise CheckpointError(str(exc)) from None
 
 
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
+                   "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+
+
+@contextlib.contextmanager
+def _without_random_init() -> Iterator[None]:
+    """torch.nn.init's fill functions do nothing inside: modules built here keep uninitialised memory.
+    (The meta device would do the same, but its first `normal_` imports sympy: a second per process.)
+    Not thread-safe; models are loaded before any worker thread uses them."""
+    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS if hasattr(nn.init, name)}
+    try:
+        for name in saved:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
+
+
 def build_and_load(cls: type[M], config: Any, directory: str | Path) -> M:
-    """`cls(config)` holding the weights saved in `directory`, on the CPU. The module is built on the
-    meta device, so its random initialisation (seconds for a transformer) is never computed only to
-    be overwritten; strict loading then gives every parameter and buffer its saved value."""
-    with torch.device("meta"):
+    """`cls(config)` holding the weights saved in `directory`, on the CPU. Its random initialisation
+    (seconds for a transformer) is never computed only to be overwritten: strict loading then gives
+    every parameter and persistent buffer its saved value."""
+    with _without_random_init():
         module = cls(config)
     load_weights(module, directory, assign=True)
-    empty = [name for name, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
-    if empty:  # a tensor the file does not hold (a non-persistent buffer): a class this loader cannot build
-        raise CheckpointError(f"{directory}: {cls.__name__} has tensors that are not saved ({', '.join(empty[:3])})")
     return module
 
 
 def load_weights(module: nn.Module, directory: str | Path, assign: bool = False) -> None:
     """Load the weights saved in `directory` into `module` (strict key matching, cast to its dtype).
-    assign: the module's tensors become the loaded ones (for a module built on the meta device)."""
+    assign: the module's tensors become the loaded ones (for a module built without initialisation)."""
     files = weight_files(directory)
     if not files:
         raise CheckpointError(f"{directory}: no {WEIGHTS_NAME}")

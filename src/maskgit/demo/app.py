@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -35,11 +36,20 @@ REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "cases" / "gt
 MAX_PENDING = 4  # inpainting requests running or waiting for the model; more are answered 503
 
 
+def model_executor() -> ThreadPoolExecutor:
+    """The one thread that should load the model and run every inpainting. PyTorch's OpenMP threads
+    belong to the thread that calls it: a model used from a second thread doubles the threads on
+    the cores, libgomp then stops spinning between operations, and on 2 cores each request took
+    about 1.5 times as long (docs/demo.md)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskgit-model")
+
+
 def create_app(pipe: "MaskGIT", examples_dir: Optional[Path] = None, max_file_bytes: int = MAX_FILE_BYTES,
-               max_pending: int = MAX_PENDING):
+               max_pending: int = MAX_PENDING, executor: Optional[Executor] = None):
     """A Starlette app serving `pipe` (a MaskGIT); `examples_dir`: images offered on the page;
     image files over `max_file_bytes` are refused (the request body, base64, over ~4/3 of it);
-    beyond `max_pending` inpainting requests running or queued, new ones get HTTP 503."""
+    beyond `max_pending` inpainting requests running or queued, new ones get HTTP 503.
+    `executor`: where inpainting runs (default: a new `model_executor()`; best the one that loaded `pipe`)."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -53,8 +63,9 @@ def create_app(pipe: "MaskGIT", examples_dir: Optional[Path] = None, max_file_by
 
     examples_dir = examples_dir if examples_dir is not None else REPO_EXAMPLES
     resolution = pipe.resolution
-    if pipe.sampling.pixel_evidence > 0:
-        pipe.code_patches  # now, if the model folder did not hold them: no request waits for them under the lock
+    executor = executor or model_executor()
+    if pipe.sampling.pixel_evidence > 0:  # now, if the model folder did not hold them: no request waits for them
+        executor.submit(lambda: pipe.code_patches).result()
     max_body_bytes = body_limit(max_file_bytes)
     limit = f"the limit is {max_file_bytes / 2**20:.0f} MiB per image"
     lock = threading.Lock()  # one inpainting at a time: the model is shared
@@ -126,7 +137,7 @@ def create_app(pipe: "MaskGIT", examples_dir: Optional[Path] = None, max_file_by
 
         def lines():
             try:
-                for event in inpaint_events(pipe, parsed, lock):
+                for event in inpaint_events(pipe, parsed, lock, executor):
                     yield json.dumps(event) + "\n"
             finally:
                 pending.release()
@@ -145,7 +156,8 @@ def create_app(pipe: "MaskGIT", examples_dir: Optional[Path] = None, max_file_by
     ], exception_handlers={Exception: server_error})
 
 
-def serve(pipe: "MaskGIT", host: str = "127.0.0.1", port: int = 7860, examples_dir: Optional[Path] = None) -> None:
+def serve(pipe: "MaskGIT", host: str = "127.0.0.1", port: int = 7860, examples_dir: Optional[Path] = None,
+          executor: Optional[Executor] = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(pipe, examples_dir), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(pipe, examples_dir, executor=executor), host=host, port=port, log_level="warning")

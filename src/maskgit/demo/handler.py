@@ -26,6 +26,8 @@ from ..inpaint.trace import token_mask_pixels
 from ..schedules import MASK_SCHEDULES
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from ..pipeline import MaskGIT
 
 MAX_FILE_BYTES = 10 * 2**20  # largest image file a user may upload
@@ -170,7 +172,8 @@ def parse_inpaint_request(payload: Any, pipe: "MaskGIT") -> InpaintRequest:
     return InpaintRequest(image, hole, seed, sampling, settings)
 
 
-def inpaint_events(pipe: "MaskGIT", request: InpaintRequest, lock: Optional[threading.Lock] = None) -> Iterator[dict]:
+def inpaint_events(pipe: "MaskGIT", request: InpaintRequest, lock: Optional[threading.Lock] = None,
+                   executor: Optional["Executor"] = None) -> Iterator[dict]:
     """Inpaint one request, yielding events as they happen.
 
     {"type": "start", "steps": T, "sweet_spot": S or None}, {"type": "queued"} while another request
@@ -178,6 +181,8 @@ def inpaint_events(pipe: "MaskGIT", request: InpaintRequest, lock: Optional[thre
     URLs: the token grid, black = still unknown as in `--trace`, and that step's decoded image), then {"type":
     "result", "input", "mask", "result"}; or {"type": "error", "message"}. Closing the iterator
     early (the client went away) stops the decoding at its next step and frees the model.
+    `executor`: where the inpainting runs (`app.model_executor`, the thread that loaded the model);
+    default: a thread of its own.
     """
     events: queue.Queue = queue.Queue()
     done, cancelled = object(), threading.Event()
@@ -191,6 +196,8 @@ def inpaint_events(pipe: "MaskGIT", request: InpaintRequest, lock: Optional[thre
 
     def work() -> None:
         try:
+            if cancelled.is_set():  # the client left while the request waited for the model's thread
+                return
             if not lock.acquire(blocking=False):
                 events.put({"type": "queued"})
                 while not lock.acquire(timeout=0.2):
@@ -214,8 +221,12 @@ def inpaint_events(pipe: "MaskGIT", request: InpaintRequest, lock: Optional[thre
 
     settings = request.settings or pipe.sampling_for(**request.sampling)
     yield {"type": "start", "steps": settings.steps, "sweet_spot": settings.sweet_spot}
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
+    if executor is None:
+        threading.Thread(target=work, daemon=True).start()
+    else:
+        if lock.locked():
+            events.put({"type": "queued"})  # work() itself only finds the lock taken without an executor
+        executor.submit(work)
     try:
         while (event := events.get()) is not done:
             yield event
