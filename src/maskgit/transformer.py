@@ -189,7 +189,7 @@ def quantize_int8(transformer: nn.Module, inplace: bool = False) -> nn.Module:
 
     The result runs one image per call: dynamic quantization scales a call's activations by their
     range over the whole batch, which would make an image's result depend on its batch-mates. On a
-    CPU one image of 256 tokens already fills the matrix units, so this costs no measurable speed."""
+    CPU one image of 256 tokens already keeps the cores busy, so this costs little speed."""
     import warnings
 
     from .errors import ConfigError
