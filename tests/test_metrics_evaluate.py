@@ -238,9 +238,16 @@ def test_sweep_caches_each_setting_and_continues(micro_pipe, tmp_path, capsys):
     again = run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine", "linear"], [4], [None, 2], seeds=2,
                       batch_size=4, compute_lpips=False, progress=False)
     assert again[0]["fid"] < summary[0]["fid"]
-    # Results of another model or other sampling defaults are never mixed in.
     from dataclasses import replace
 
+    # The model's own T, schedule and sweet spot are no base setting of a sweep (each cell sets them).
+    own = micro_pipe.sampling
+    micro_pipe.sampling = replace(own, steps=6, schedule="square", sweet_spot=3)
+    moved = run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine", "linear"], [4], [None, 2], seeds=2,
+                      batch_size=4, compute_lpips=False, progress=False)
+    assert moved == again  # the stored results, reused
+    micro_pipe.sampling = own
+    # Results of another model or other sampling defaults are never mixed in.
     micro_pipe.sampling = replace(micro_pipe.sampling, choice_temperature=1.0)
     with pytest.raises(DataError, match="sampling"):
         run_sweep(micro_pipe, cases, tmp_path / "sweep", ["cosine"], [4], [None], seeds=1, batch_size=4,
