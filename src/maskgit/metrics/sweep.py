@@ -49,15 +49,12 @@ SWEEP_AXES = ("steps", "schedule", "sweet_spot")  # set by each cell: not part o
 def weights_checksum(pipe: "MaskGIT") -> float:
     """Sum of |w| over every network's weights, the int8-quantized linear layers' included (as their
     dequantized values, so an int8 model's figure differs from its float32 one's)."""
-    from ..transformer import is_int8
-
     parts = [pipe.transformer, pipe.tokenizer] + ([pipe.guided_decoder] if pipe.guided_decoder is not None else [])
     total = sum(float(p.detach().double().abs().sum()) for part in parts for p in part.parameters())
-    if is_int8(pipe.transformer):
-        for m in pipe.transformer.modules():
-            if isinstance(m, torch.ao.nn.quantized.dynamic.Linear):
-                total += float(m.weight().dequantize().double().abs().sum())
-                total += float(m.bias().double().abs().sum()) if m.bias() is not None else 0.0
+    for m in pipe.transformer.modules():  # int8 layers keep their weights outside parameters()
+        if isinstance(m, torch.ao.nn.quantized.dynamic.Linear):
+            total += float(m.weight().dequantize().double().abs().sum())
+            total += float(m.bias().double().abs().sum()) if m.bias() is not None else 0.0
     return total
 
 
