@@ -176,10 +176,15 @@ def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor, unknown: torc
     return loss, accuracy.detach()
 
 
+def int8_linears(module: nn.Module) -> list[nn.Module]:
+    """The linear layers of `module` quantized by `quantize_int8`."""
+    quantized = torch.ao.nn.quantized.dynamic.Linear
+    return [m for m in module.modules() if isinstance(m, quantized)]
+
+
 def is_int8(module: nn.Module) -> bool:
     """Whether `module` holds linear layers quantized by `quantize_int8`."""
-    quantized = torch.ao.nn.quantized.dynamic.Linear
-    return any(isinstance(m, quantized) for m in module.modules())
+    return bool(int8_linears(module))
 
 
 def quantize_int8(transformer: nn.Module, inplace: bool = False) -> nn.Module:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..atomic import atomic_write_text, write_csv
 from ..errors import DataError
@@ -20,6 +19,7 @@ from ..inpaint.lab_layout import CONVENTION, MASKED_DIR
 from ..inpaint.run import load_job
 from ..lpips import LPIPS
 from ..seeding import image_generator
+from ..transformer import int8_linears
 from . import table
 from .evaluate import evaluate_arrays, match_folders
 from .fid import InceptionFeatures, cached_stats
@@ -51,10 +51,9 @@ def weights_checksum(pipe: "MaskGIT") -> float:
     dequantized values, so an int8 model's figure differs from its float32 one's)."""
     parts = [pipe.transformer, pipe.tokenizer] + ([pipe.guided_decoder] if pipe.guided_decoder is not None else [])
     total = sum(float(p.detach().double().abs().sum()) for part in parts for p in part.parameters())
-    for m in pipe.transformer.modules():  # int8 layers keep their weights outside parameters()
-        if isinstance(m, torch.ao.nn.quantized.dynamic.Linear):
-            total += float(m.weight().dequantize().double().abs().sum())
-            total += float(m.bias().double().abs().sum()) if m.bias() is not None else 0.0
+    for m in int8_linears(pipe.transformer):  # int8 layers keep their weights outside parameters()
+        total += float(m.weight().dequantize().double().abs().sum())
+        total += float(m.bias().double().abs().sum()) if m.bias() is not None else 0.0
     return total
 
 
