@@ -21,6 +21,9 @@ Paths (the model's own sampling defaults unless the path changes them):
 - compile: the transformer through `torch.compile` (its compile time is reported, not timed);
 - onnx: the transformer under ONNX Runtime (`maskgit inpaint --backend onnx`; its export is the setup time);
 - sweet-spot-S / steps-T: stop after step S (sweet-spot-0: decode every step); T steps in all;
+- halton: the Halton reveal order (`--order halton`); remask-P / remask-random-P: the corrector re-masking
+  a share P of the revealed tokens per step (`--corrector remask --corrector-share P`);
+- best-N-CRITIC: best-of-N with that critic (`--candidates N --critic CRITIC`), e.g. best-2-likelihood;
 - several joined by "+" (e.g. fp32+sweet-spot-0: catface64's path before 2026-12-03): all of them at once.
 The machine (CPU model, cores, threads, PyTorch) is written with the results.
 """
@@ -83,6 +86,14 @@ def make_path(pipe: MaskGIT, name: str):
             overrides["sweet_spot"] = int(part.rsplit("-", 1)[1])
         elif part.startswith("steps-"):
             overrides["steps"] = int(part.rsplit("-", 1)[1])
+        elif part == "halton":
+            overrides["order"] = "halton"
+        elif part.startswith("remask-"):
+            corrector, share = part.rsplit("-", 1)
+            overrides.update(corrector=corrector, corrector_share=float(share))
+        elif part.startswith("best-"):
+            _, count, critic = part.split("-", 2)
+            overrides.update(candidates=int(count), critic=critic)
         elif part == "bf16":
             context = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
         elif part == "int8":
@@ -128,6 +139,7 @@ def main() -> None:
                "torch": torch.__version__, "bf16": cpu_has_native_bf16(), "cases": len(names), "model": args.model}
     print(json.dumps(machine))
     results = []
+    extractor = None  # Inception, loaded once for every path's quality
     for name in [p.strip() for p in args.paths.split(",") if p.strip()]:
         if name == "bf16" and not cpu_has_native_bf16():
             print(f"{name}: skipped (no native bf16 on this CPU)")
@@ -144,17 +156,21 @@ def main() -> None:
             out = path_pipe.inpaint(images, holes, generator=[image_generator(0, i) for i in range(len(images))],
                                     batch_size=args.batch_size, **overrides).images
             seconds = time.perf_counter() - start
-        row = {"path": name, "setup_s": round(setup, 2), "latency_median_s": round(statistics.median(latencies), 4),
+        row = {"path": name, "setup_s": round(setup, 2), "latency_median_s": round(statistics.median(latencies), 4) if latencies else None,
                "images_per_s": round(len(images) / seconds, 3)}
         if not args.no_quality:
-            report = evaluate_arrays([np.asarray(o) for o in out], truths, names, holes)
+            if extractor is None:
+                from maskgit.metrics.fid import InceptionFeatures
+
+                extractor = InceptionFeatures("cpu")
+            report = evaluate_arrays([np.asarray(o) for o in out], truths, names, holes, extractor=extractor)
             row.update(fid=round(report.fid, 3), kid=report.kid, kid_std=report.kid_std, lpips=report.lpips,
                        psnr_hole=report.psnr_hole)
         results.append(row)
-        print(json.dumps(row))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=1) + "\n")
+        print(json.dumps(row), flush=True)
+        if args.json:  # after every path, so a long run's finished rows survive an interruption
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

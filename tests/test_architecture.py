@@ -56,6 +56,8 @@ def test_the_lowest_modules_stay_low():
     graph = _import_graph()
     assert graph["maskgit.atomic"] == set() and graph["maskgit.errors"] == set() and graph["maskgit.windows"] == set()
     assert graph["maskgit.holes"] <= {"maskgit.atomic", "maskgit.errors"}
+    for rules in ("orders", "correctors", "critics"):  # tables the config checks names against
+        assert graph[f"maskgit.{rules}"] == set(), rules
 
 
 def test_per_image_generators_come_from_one_helper():

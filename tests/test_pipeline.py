@@ -108,7 +108,9 @@ def test_alone_equals_inside_a_batch_of_mixed_masks(micro_pipe):
 
 
 @pytest.mark.parametrize("overrides", [{}, {"sample": True, "choice_temperature": 2.0}, {"confidence": "lab", "schedule": "square"},
-                                       {"pixel_evidence": 0.5, "sample": True}])
+                                       {"pixel_evidence": 0.5, "sample": True}, {"order": "halton"},
+                                       {"corrector": "remask-random", "corrector_share": 0.3},
+                                       {"candidates": 3, "critic": "likelihood"}])
 def test_one_decoding_gives_every_sweet_spot_as_separate_calls_would(micro_pipe, overrides):
     images = _images(5, seed=2)
     holes = brush_holes(4) + [np.zeros((32, 32), bool)]
@@ -542,3 +544,106 @@ def test_set_precision_chooses_the_arithmetic_by_device(micro_pipe):
         auto.set_precision("fp32")
     with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16, int8"):
         fp32.set_precision("fp16")
+
+
+def _with_critic(monkeypatch, judge):
+    from maskgit import critics
+
+    monkeypatch.setitem(critics.CRITICS, "test", critics.Critic("a test critic", judge))
+
+
+def test_best_of_n_keeps_the_candidate_its_critic_scores_best(micro_pipe, monkeypatch):
+    from maskgit.critics import Judgement
+    from maskgit.seeding import candidate_generators
+
+    images, holes = _images(3, seed=5), brush_holes(3, seed=2)
+    calls = []
+
+    def by_call(pipe, inputs, token_ids, cfg, evidence):  # candidate c scores c for image 0, -c for the others
+        c = len(calls)
+        calls.append(token_ids)
+        return Judgement(torch.tensor([c, -c, -c], dtype=torch.float))
+
+    _with_critic(monkeypatch, by_call)
+    best = micro_pipe.inpaint(images, holes, generator=gens(3), candidates=4, critic="test", sample=True).images
+    assert len(calls) == 4 and not all(torch.equal(calls[0], c) for c in calls[1:])  # the candidates differ
+    last = candidate_generators(gens(3), 4)[3]
+    expected_first = micro_pipe.inpaint(images[0], holes[0], generator=[last[0]], sample=True).images[0]
+    assert np.array_equal(np.asarray(best[0]), np.asarray(expected_first))  # image 0: the last candidate
+    plain = micro_pipe.inpaint(images, holes, generator=gens(3), sample=True).images  # candidate 0 is the one-candidate result
+    for b in (1, 2):
+        assert np.array_equal(np.asarray(best[b]), np.asarray(plain[b]))
+    for out, image, hole in zip(best, images, holes):
+        assert np.array_equal(np.asarray(out)[~hole], image[~hole])  # known pixels unchanged
+
+
+@pytest.mark.parametrize("critic", ["likelihood", "agreement", "cycle"])
+def test_each_critic_gives_an_image_the_same_result_alone_or_in_a_batch(micro_pipe, critic):
+    images, holes = _images(3, seed=6), brush_holes(3, seed=3)
+    batched = micro_pipe.inpaint(images, holes, generator=gens(3, seed=2), candidates=3, critic=critic).images
+    alone = micro_pipe.inpaint(images[2], holes[2], generator=gens(1, seed=4), candidates=3, critic=critic).images[0]
+    assert np.array_equal(np.asarray(alone), np.asarray(batched[2]))
+    for out, image, hole in zip(batched, images, holes):
+        assert np.array_equal(np.asarray(out)[~hole], image[~hole])
+
+
+@pytest.mark.parametrize("critic", ["agreement", "cycle"])
+def test_a_critics_own_decoding_is_what_the_kept_candidate_decodes_to(micro_pipe, critic):
+    from maskgit.config import SamplingConfig
+
+    for pipe in (micro_pipe, _with_guided_decoder(micro_pipe)):
+        cfg = SamplingConfig(decoder="guided" if pipe.guided_decoder is not None else "plain", critic=critic,
+                             candidates=2)
+        inputs = pipe.prepare_batch(_images(2, seed=1), brush_holes(2, seed=1), cfg)
+        g = torch.Generator().manual_seed(0)
+        candidates = [torch.randint(0, 32, inputs.token_ids.shape, generator=g) for _ in range(2)]
+        best, ids, decoded = pipe.best_candidate(inputs, candidates, cfg)
+        own = (pipe.decode_guided(ids, inputs.pixels, inputs.hole_pixels) if pipe.guided_decoder is not None
+               else pipe.tokenizer.decode(ids).clamp(-1, 1))
+        assert decoded is not None and torch.equal(decoded, own)
+        assert all(torch.equal(ids[b], candidates[int(best[b])][b]) for b in range(2))
+
+
+def _with_guided_decoder(pipe):
+    from maskgit.tokenizer import GuidedDecoder
+
+    decoder = GuidedDecoder.from_tokenizer(pipe.tokenizer, guide_channels=8)
+    torch.manual_seed(0)
+    for conv in decoder.inject:
+        torch.nn.init.normal_(conv.weight, std=0.3)
+    return MaskGIT(pipe.tokenizer, pipe.transformer, pipe.sampling, decoder.eval())
+
+
+def test_agreement_critic_prefers_the_fill_that_matches_the_known_border(micro_pipe, monkeypatch):
+    from maskgit.config import SamplingConfig
+    from maskgit.critics import border_agreement
+
+    cfg = SamplingConfig()
+    image = np.random.default_rng(3).integers(64, 192, (32, 32, 3), dtype=np.uint8)  # far from the clamp at +-1
+    inputs = micro_pipe.prepare_batch([image], brush_holes(1, seed=3), cfg)
+    target = inputs.pixels.clone()
+    monkeypatch.setattr(micro_pipe.tokenizer, "decode", lambda ids: target + 0.1 * ids[:, :1, None, None].float())
+    close = border_agreement(micro_pipe, inputs, torch.zeros_like(inputs.token_ids), cfg, None)
+    far = border_agreement(micro_pipe, inputs, torch.ones_like(inputs.token_ids), cfg, None)
+    assert float(close.scores[0]) == 0.0 and float(far.scores[0]) == pytest.approx(-0.01, rel=1e-4)
+
+
+def test_likelihood_critic_prefers_the_tokens_the_transformer_expects(micro_pipe):
+    from maskgit.config import SamplingConfig
+    from maskgit.critics import pseudo_likelihood
+
+    cfg = SamplingConfig()
+    inputs = micro_pipe.prepare_batch(_images(2, seed=4), brush_holes(2, seed=4), cfg)
+    expected = micro_pipe.transformer(inputs.token_ids.masked_fill(inputs.unknown, micro_pipe.transformer.config.mask_token_id)
+                                      ).argmax(-1)
+    likely = torch.where(inputs.unknown, expected, inputs.token_ids)
+    unlikely = torch.where(inputs.unknown, micro_pipe.transformer(inputs.token_ids).argmin(-1), inputs.token_ids)
+    assert (pseudo_likelihood(micro_pipe, inputs, likely, cfg, None).scores
+            > pseudo_likelihood(micro_pipe, inputs, unlikely, cfg, None).scores).all()
+
+
+def test_bad_best_of_n_and_order_settings_are_refused(micro_pipe):
+    for bad in ({"candidates": 0}, {"critic": "oracle"}, {"order": "raster"}, {"corrector": "undo"},
+                {"corrector_share": 1.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            micro_pipe.inpaint(_images(1)[0], brush_holes(1)[0], **bad)

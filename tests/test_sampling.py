@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from helpers import gens
@@ -7,6 +8,7 @@ from helpers import gens
 from maskgit.config import SamplingConfig, TransformerConfig
 from maskgit.sampling import (
     choose_tokens,
+    device_generators,
     iterative_decode,
     noise_scale,
     num_still_masked,
@@ -332,3 +334,95 @@ def test_a_new_confidence_rule_is_one_entry_in_the_table(monkeypatch):
     order = _most_probable_order(logits[0], unknown[0])
     first = set(torch.nonzero(unknown[0] & ~result.steps[0].unknown[0]).flatten().tolist())
     assert first == set(order[len(order) - len(first):])  # the least probable were revealed first
+
+
+def test_halton_ranks_are_a_low_discrepancy_permutation_of_the_grid():
+    from maskgit.orders import halton_ranks
+
+    for grid in (4, 8, 16):
+        ranks = halton_ranks(grid)
+        assert sorted(ranks.tolist()) == list(range(grid * grid))
+    # Spread out: no two of the first 16 cells of a 16 x 16 grid touch (raster order: all in one row).
+    first = np.array([divmod(int(i), 16) for i in halton_ranks(16).argsort()[:16]])
+    distance = np.sqrt(((first[:, None] - first[None]) ** 2).sum(-1)) + 99 * np.eye(16)
+    assert distance.min() > 2
+    assert not (halton_ranks(16, (0.3, 0.7)) == halton_ranks(16)).all()  # the shift moves the order
+
+
+def test_halton_order_reveals_unknown_tokens_in_its_order_whatever_the_logits(transformer):
+    from maskgit.orders import halton_priority
+
+    tokens, unknown = _batch([40, 20])
+    cfg = SamplingConfig(steps=6, order="halton")
+    result = iterative_decode(transformer, tokens, unknown, cfg, gens(2), return_trace=True)
+    assert torch.equal(result.token_ids[~unknown], tokens[~unknown])
+    priority = halton_priority(unknown, device_generators(gens(2), torch.device("cpu")))  # the draws decoding makes
+    for b in range(2):
+        order = [int(i) for i in (-priority[b]).argsort() if unknown[b, i]]  # the unknown positions, Halton first
+        revealed = []
+        before = unknown[b]
+        for step in result.steps:
+            newly = before & ~step.unknown[b]
+            revealed.append({int(i) for i in newly.nonzero()})
+            before = step.unknown[b]
+        position = 0
+        for group in revealed:  # each step reveals the next positions of the order
+            assert group == set(order[position : position + len(group)])
+            position += len(group)
+        assert position == len(order)
+    # seeded: the same generators give the same result; batch-mates do not matter
+    again = iterative_decode(transformer, tokens, unknown, cfg, gens(2))
+    alone = iterative_decode(transformer, tokens[1:], unknown[1:], cfg, gens(2)[1:])
+    assert torch.equal(again.token_ids, result.token_ids) and torch.equal(alone.token_ids[0], result.token_ids[1])
+
+
+def _revealed_then_masked(result, unknown):
+    """Per image, how many tokens were re-masked over the decoding (revealed at one step, masked at a later one)."""
+    counts = []
+    for b in range(unknown.shape[0]):
+        seen, remasked, before = set(), 0, unknown[b]
+        for step in result.steps:
+            now = step.unknown[b]
+            remasked += int((now & ~before).sum())
+            seen |= {int(i) for i in (before & ~now).nonzero()}
+            before = now
+        counts.append(remasked)
+    return counts
+
+
+@pytest.mark.parametrize("corrector", ["remask", "remask-random"])
+def test_corrector_remasks_revealed_tokens_keeps_the_schedule_and_never_touches_known_ones(transformer, corrector):
+    tokens, unknown = _batch([40, 63, 12])
+    cfg = SamplingConfig(steps=8, corrector=corrector, corrector_share=0.25)
+    result = iterative_decode(transformer, tokens, unknown, cfg, gens(3), return_trace=True)
+    plain = iterative_decode(transformer, tokens, unknown, SamplingConfig(steps=8), gens(3), return_trace=True)
+    assert max(_revealed_then_masked(result, unknown)) > 0 and max(_revealed_then_masked(plain, unknown)) == 0
+    for step, reference in zip(result.steps, plain.steps):
+        assert torch.equal(step.token_ids[~unknown], tokens[~unknown])  # known tokens never change
+        assert not (step.unknown & ~unknown).any()  # nor are they ever masked
+        assert torch.equal(step.unknown.sum(1), reference.unknown.sum(1))  # the schedule's counts hold
+    assert not result.steps[-1].unknown.any()
+    assert torch.equal(result.token_ids[~unknown], tokens[~unknown])
+    again = iterative_decode(transformer, tokens, unknown, cfg, gens(3))
+    alone = iterative_decode(transformer, tokens[2:], unknown[2:], cfg, gens(3)[2:])
+    assert torch.equal(again.token_ids, result.token_ids) and torch.equal(alone.token_ids[0], result.token_ids[2])
+
+
+def test_confidence_corrector_remasks_the_least_confident_revealed_tokens():
+    # Fixed logits: position i's best token has probability rising with i, so the first revealed (most
+    # confident, high i) are the last re-masked; the re-masked of step 2 are the least confident of step 1's.
+    n, k = 16, 4
+    strength = torch.linspace(0, 4, n)
+    logits = torch.zeros(1, n, k)
+    logits[0, :, 1] = strength
+    tokens, unknown = torch.zeros(1, n, dtype=torch.long), torch.ones(1, n, dtype=torch.bool)
+    cfg = SamplingConfig(steps=4, schedule="linear", choice_temperature=0, confidence="prob", corrector="remask",
+                         corrector_share=0.5)
+    result = iterative_decode(FixedLogits(logits), tokens, unknown, cfg, return_trace=True)
+    step1, step2 = result.steps[0].unknown[0], result.steps[1].unknown[0]
+    revealed1 = (~step1).nonzero().flatten().tolist()
+    assert revealed1 == [12, 13, 14, 15]  # the 4 most confident
+    remasked = (step2 & ~step1).nonzero().flatten().tolist()
+    assert remasked == [12, 13]  # half of them, the least confident
+    assert int(step2.sum()) == 8  # linear schedule: 8 of 16 still masked after step 2 of 4
+

@@ -422,7 +422,10 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     """The sampling options that inpaint and sweep share (each left out keeps the model's default)."""
     from .confidence import CONFIDENCE_RULES
     from .config import DECODERS
+    from .correctors import CORRECTORS
+    from .critics import CRITICS
     from .holes import PREFILLS
+    from .orders import ORDERS
     from .windows import WINDOWS
 
     p.add_argument("--choice-temperature", type=float, help="Gumbel noise on confidences (annealed to 0)")
@@ -454,6 +457,20 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
                    help="inputs of another size than the model's: auto inpaints a square crop around the hole "
                         "when that keeps more detail, else the whole image mirror-padded to a square (never "
                         "squashed); whole: always the whole image (default: auto)")
+    p.add_argument("--order", choices=list(ORDERS),
+                   help="which unknown tokens are revealed first: confidence (MaskGIT's, the default) or halton "
+                        "(a low-discrepancy order over the hole's tokens, fixed before decoding; docs/inpainting.md)")
+    p.add_argument("--corrector", choices=list(CORRECTORS),
+                   help="re-mask tokens revealed at earlier steps so they are chosen again: remask (the least "
+                        "confident), remask-random, or none (the default)")
+    p.add_argument("--corrector-share", type=float, help="share of the revealed tokens re-masked per step (default 0.1)")
+    p.add_argument("--candidates", type=int,
+                   help="best-of-N: decode each image N times (each with its own random draws) and keep the "
+                        "candidate --critic scores best; N times the decoding time (default: 1)")
+    p.add_argument("--critic", choices=list(CRITICS),
+                   help="how best-of-N judges a candidate: likelihood (the transformer's pseudo-likelihood of the "
+                        "fill), agreement (the decoder's fit to the known pixels around the hole), cycle (the "
+                        "share of the fill that encodes back to itself)")
     p.add_argument("--sampling", metavar="FILE",
                    help="YAML/JSON of sampling defaults (SamplingConfig fields) over the model's own; options "
                         "given on the command line win")

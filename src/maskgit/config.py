@@ -366,9 +366,28 @@ class SamplingConfig:
     # Inputs of another size than the model's: "auto" inpaints a crop around the hole when that keeps
     # more detail, else the whole image padded to a square; "whole" always the latter (windows.py).
     window: str = "auto"
+    # Which unknown tokens are revealed first: "confidence" (MaskGIT's) or "halton" (orders.py).
+    order: str = "confidence"
+    # Re-masking of revealed tokens (correctors.py): "none", "remask", "remask-random"; the share re-masked per step.
+    corrector: str = "none"
+    corrector_share: float = 0.1
+    # Best-of-N (critics.py): decode each image this many times, keep the candidate the critic scores best.
+    candidates: int = 1
+    critic: str = "likelihood"
 
     def __post_init__(self) -> None:
+        from .correctors import CORRECTORS
+        from .critics import CRITICS
+        from .orders import ORDERS
         from .schedules import MASK_SCHEDULES
+
+        for name, table in (("order", ORDERS), ("corrector", CORRECTORS), ("critic", CRITICS)):
+            if getattr(self, name) not in table:
+                raise ConfigError(f"{name} must be one of {', '.join(table)}, got {getattr(self, name)!r}")
+        if not 0 <= self.corrector_share < 1:
+            raise ConfigError(f"corrector_share must be in [0, 1), got {self.corrector_share}")
+        if self.candidates < 1:
+            raise ConfigError(f"candidates must be >= 1, got {self.candidates}")
 
         if self.steps < 1:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")

@@ -32,9 +32,9 @@ from .holes import as_holes, check_convention, composite, fill_hole
 from .image_io import ImageInput, as_image_list, tensor_to_uint8, uint8_to_tensor
 from .masks import tokens_from_hole
 from .sampling import DecodeStep, iterative_decode, known_pixel_evidence
-from .seeding import per_image_generators
+from .seeding import candidate_generators, per_image_generators
 from .tokenizer import VQGAN, GuidedDecoder
-from .transformer import BidirectionalTransformer, is_int8, quantize_int8
+from .transformer import BidirectionalTransformer, autocast, is_int8, quantize_int8
 from .windows import Window, choose_window, resize, resize_reach
 
 SAMPLING_NAME = "sampling.json"
@@ -237,8 +237,9 @@ class MaskGIT:
         """`inpaint` with each of several sweet spots (None: run all T steps), from one decoding.
 
         Decoding with sweet spot S takes the same steps and random draws as decoding without one up to
-        step S, and then keeps step S's predictions everywhere still unknown; so one T-step decoding
-        gives every sweet spot's result, identical to a separate `inpaint(..., sweet_spot=S)` call.
+        step S, and then keeps step S's predictions everywhere still unknown; so one decoding (to the last
+        sweet spot, or all T steps with None among them) gives every sweet spot's result, identical to a
+        separate `inpaint(..., sweet_spot=S)` call.
         Returns {sweet spot: images}; the other arguments are `inpaint`'s.
         """
         check_convention(mask_convention)
@@ -249,6 +250,8 @@ class MaskGIT:
         for s in sweet_spots:
             if s is not None and not 0 < s <= cfg.steps:
                 raise ConfigError(f"sweet spot {s} must lie between 1 and the steps ({cfg.steps})")
+        if None not in sweet_spots and sweet_spots:  # no step after the last sweet spot is needed
+            cfg = self.sampling_for(sweet_spot=max(sweet_spots), **sampling_overrides)
         originals, holes = self._read_inputs(images, masks, mask_convention, cfg)
         generators = per_image_generators(generator, len(originals))
         for i, hole in enumerate(holes):
@@ -261,23 +264,47 @@ class MaskGIT:
             inputs = self.prepare_batch(batch, batch_holes, cfg)
             token_ids, unknown = inputs.token_ids, inputs.unknown
             evidence = self.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
-            stopped: dict[int, torch.Tensor] = {}
+            batch_gens = [generators[i] for i in index] if generators is not None else None
+            grids: dict[Optional[int], list[torch.Tensor]] = {s: [] for s in sweet_spots}  # per sweet spot, per candidate
+            for gens in candidate_generators(batch_gens, cfg.candidates):
+                stopped: dict[int, torch.Tensor] = {}
 
-            def keep_stops(step: int, state: DecodeStep) -> None:
-                if step in outputs:
-                    stopped[step] = state.token_ids  # what a decoding with this sweet spot would end with
+                def keep_stops(step: int, state: DecodeStep) -> None:
+                    if step in outputs:
+                        stopped[step] = state.token_ids  # what a decoding with this sweet spot would end with
 
-            result = iterative_decode(self.transformer, token_ids, unknown, cfg,
-                                      [generators[i] for i in index] if generators is not None else None,
-                                      mixed_precision=self.mixed_precision, pixel_log_likelihood=evidence,
-                                      on_step=keep_stops)
+                result = iterative_decode(self.transformer, token_ids, unknown, cfg, gens,
+                                          mixed_precision=self.mixed_precision, pixel_log_likelihood=evidence,
+                                          on_step=keep_stops)
+                for s in sweet_spots:
+                    # A decoding that ended before step s ended the same way with sweet spot s.
+                    grids[s].append(torch.where(unknown, stopped[s], token_ids) if s in stopped else result.token_ids)
             for s in sweet_spots:
-                # A decoding that ended before step s ended the same way with sweet spot s.
-                ids = torch.where(unknown, stopped[s], token_ids) if s in stopped else result.token_ids
-                images = self.finish_batch(batch, batch_holes, ids, cfg, inputs)
+                _, ids, decoded = self.best_candidate(inputs, grids[s], cfg, evidence)
+                images = self.finish_batch(batch, batch_holes, ids, cfg, inputs, decoded)
                 # As `inpaint`: an image without hole comes back as given (also with composite off).
                 outputs[s].extend(im if h.any() else Image.fromarray(o) for im, h, o in zip(images, batch_holes, batch))
         return outputs
+
+    def best_candidate(self, inputs: "PreparedBatch", candidates: Sequence[torch.Tensor], cfg: SamplingConfig,
+                       evidence: Optional[torch.Tensor] = None
+                       ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Best-of-N: of N candidate (B, N) token grids, each image's that `cfg.critic` scores highest
+        (critics.py; the first on a tie). Returns (the chosen candidate per image (B,) long, its tokens
+        (B, N), its decoded images (B, 3, res, res) where the critic made them, else None). One candidate
+        is returned as it is, unjudged."""
+        if len(candidates) == 1:
+            return torch.zeros(candidates[0].shape[0], dtype=torch.long), candidates[0], None
+        from .critics import CRITICS
+
+        judgements = [CRITICS[cfg.critic].judge(self, inputs, ids, cfg, evidence) for ids in candidates]
+        best = torch.stack([j.scores.float() for j in judgements]).argmax(0)  # (B,): argmax keeps the first of ties
+        rows = torch.arange(best.shape[0], device=best.device)
+        ids = torch.stack(list(candidates))[best, rows]
+        decoded = None
+        if all(j.decoded is not None for j in judgements):
+            decoded = torch.stack([j.decoded for j in judgements])[best, rows]
+        return best.cpu(), ids, decoded
 
     def sampling_for(self, **overrides: Any) -> SamplingConfig:
         """The sampling settings a call with these keyword overrides uses (None: the model's default;
@@ -365,6 +392,15 @@ class MaskGIT:
             return None
         return known_pixel_evidence(pixels, holes, self.code_patches, weight)
 
+    @torch.no_grad()
+    def token_logits(self, token_ids: torch.Tensor, unknown: torch.Tensor, hint_ids: Optional[torch.Tensor] = None
+                     ) -> torch.Tensor:
+        """The transformer's float32 logits (B, N, K) for (B, N) token ids with the `unknown` positions masked,
+        in the model's arithmetic (`set_precision`); `hint_ids` are used only by a model trained with hints."""
+        hints = hint_ids if self.transformer.config.hints else None
+        with autocast(token_ids.device, self.mixed_precision):
+            return self.transformer(token_ids.masked_fill(unknown, self.transformer.config.mask_token_id), hints).float()
+
     @property
     def code_patches(self) -> torch.Tensor:
         """(K, 3, p, p): what each code decodes to on its own (`VQGAN.code_patches`), which the
@@ -376,23 +412,28 @@ class MaskGIT:
         return self._code_patches
 
     @torch.no_grad()
-    def decode_guided(self, token_ids: torch.Tensor, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    def decode_guided(self, token_ids: torch.Tensor, images: torch.Tensor, holes: torch.Tensor,
+                      keep_known: bool = True) -> torch.Tensor:
         """The guided decoder: token ids (B, N), images (B, 3, H, W) in [-1, 1] at the model's size, holes
-        (B, H, W) bool -> images (B, 3, H, W) in [-1, 1], known pixels as given."""
+        (B, H, W) bool -> images (B, 3, H, W) in [-1, 1], known pixels as given (`keep_known=False`: as
+        the network decoded them)."""
         if self.guided_decoder is None:
             raise ConfigError("this model has no guided decoder")
         grid = self.tokenizer.config.token_grid
         quantized = self.tokenizer.quantizer.lookup(token_ids.reshape(-1, grid, grid))
         known = (~holes)[:, None].float()
-        return self.guided_decoder(quantized, images, known).clamp(-1, 1)
+        return self.guided_decoder(quantized, images, known, keep_known).clamp(-1, 1)
 
     def finish_batch(self, originals: list[np.ndarray], holes: list[np.ndarray], token_ids: torch.Tensor,
-                 cfg: SamplingConfig, inputs: "PreparedBatch") -> list[Image.Image]:
+                 cfg: SamplingConfig, inputs: "PreparedBatch", decoded_pixels: Optional[torch.Tensor] = None
+                 ) -> list[Image.Image]:
         """The second half of inpainting, as `inpaint` does it: decode (B, N) token ids (plainly or with
         the guided decoder, `cfg.decoder`), resize each back to its window, place it in its input and
         paste the known pixels back (`cfg.composite`). `inputs` is `prepare_batch`'s for the same
-        originals and holes."""
-        if cfg.decoder == "guided":
+        originals and holes; `decoded_pixels`, (B, 3, res, res) in [-1, 1]: that decoding, where made already."""
+        if decoded_pixels is not None:
+            decoded = tensor_to_uint8(decoded_pixels)
+        elif cfg.decoder == "guided":
             decoded = tensor_to_uint8(self.decode_guided(token_ids, inputs.pixels, inputs.hole_pixels))
         else:
             decoded = tensor_to_uint8(self.tokenizer.decode(token_ids))  # (B, res, res, 3)
@@ -413,15 +454,21 @@ class MaskGIT:
         inputs = self.prepare_batch(originals, holes, cfg)
         model_images, token_ids, unknown = inputs.images, inputs.token_ids, inputs.unknown
         evidence = self.known_pixel_log_likelihood(inputs.pixels, inputs.hole_pixels, cfg.pixel_evidence)
-        result = iterative_decode(self.transformer, token_ids, unknown, cfg, generators, return_trace, mixed_precision,
-                                  pixel_log_likelihood=evidence, on_step=on_step)
-        outputs = self.finish_batch(originals, holes, result.token_ids, cfg, inputs)
+        # Best-of-N: step pictures shown live (`on_step`) are the first candidate's; a trace is the kept one's.
+        results = [iterative_decode(self.transformer, token_ids, unknown, cfg, gens, return_trace, mixed_precision,
+                                    pixel_log_likelihood=evidence, on_step=on_step if c == 0 else None)
+                   for c, gens in enumerate(candidate_generators(generators, cfg.candidates))]
+        best, chosen, decoded = self.best_candidate(inputs, [r.token_ids for r in results], cfg, evidence)
+        outputs = self.finish_batch(originals, holes, chosen, cfg, inputs, decoded)
         traces = []
         if return_trace:
-            stages = [self.step_pictures(step.token_ids) for step in result.steps]  # each (B, res, res, 3)
+            steps = results[0].steps if len(results) == 1 else [DecodeStep(torch.stack([results[int(c)].steps[k].token_ids[b] for b, c in enumerate(best)]),
+                                torch.stack([results[int(c)].steps[k].unknown[b] for b, c in enumerate(best)]))
+                     for k in range(len(results[0].steps))]
+            stages = [self.step_pictures(step.token_ids) for step in steps]  # each (B, res, res, 3)
             for b in range(len(originals)):
                 token_masks = [unknown[b].reshape(grid, grid).cpu().numpy()]
-                token_masks += [step.unknown[b].reshape(grid, grid).cpu().numpy() for step in result.steps]
+                token_masks += [step.unknown[b].reshape(grid, grid).cpu().numpy() for step in steps]
                 frames = [Image.fromarray(model_images[b])] + [Image.fromarray(s[b]) for s in stages]
                 traces.append(InpaintTrace(token_masks, frames))
         return outputs, traces

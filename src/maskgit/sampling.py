@@ -33,6 +33,8 @@ import torch.nn.functional as F
 
 from .confidence import CONFIDENCE_RULES
 from .config import SamplingConfig
+from .correctors import CORRECTORS, remask_count
+from .orders import ORDERS
 from .schedules import mask_ratio
 from .seeding import generators_from
 from .transformer import BidirectionalTransformer, autocast
@@ -42,6 +44,7 @@ from .transformer import BidirectionalTransformer, autocast
 class DecodeStep:
     token_ids: torch.Tensor  # (B, N) long: known and filled tokens; still-unknown positions hold this step's prediction
     unknown: torch.Tensor  # (B, N) bool: still masked after this step
+    scores: Optional[torch.Tensor] = None  # (B, N) float: each revealed token's score when revealed (for correctors)
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,17 @@ def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, 
                 n_start: torch.Tensor, step: int, cfg: SamplingConfig, generators: Optional[list[torch.Generator]] = None,
                 final: bool = False, mixed_precision: bool = True,
                 hint_ids: Optional[torch.Tensor] = None,
-                pixel_log_likelihood: Optional[torch.Tensor] = None) -> DecodeStep:
+                pixel_log_likelihood: Optional[torch.Tensor] = None,
+                priority: Optional[torch.Tensor] = None, fillable: Optional[torch.Tensor] = None,
+                scores: Optional[torch.Tensor] = None) -> DecodeStep:
     """One MaskGIT step (see the module docstring). token_ids (B, N) long, unknown (B, N) bool.
 
     `mixed_precision`: run the transformer under bf16 autocast on CUDA (softmax and ranking stay float32).
     `hint_ids`: (B, N) long, the hints of a model trained with them (see `BidirectionalTransformer`).
     `pixel_log_likelihood`: (B, N, K) float, added to the logits (`known_pixel_evidence`).
+    `priority`: (B, N) float, a fixed reveal order (orders.py; higher = sooner) in place of the confidences.
+    `fillable`, `scores`: for a corrector (correctors.py): (B, N) bool, the positions unknown before step 1,
+    and (B, N) float, the scores the revealed ones were revealed with (the previous step's `scores`).
     """
     mask_id = transformer.config.mask_token_id
     with autocast(token_ids.device, mixed_precision):
@@ -151,17 +159,39 @@ def decode_step(transformer: BidirectionalTransformer, token_ids: torch.Tensor, 
         logits = logits.float() + pixel_log_likelihood
     ids, probs = choose_tokens(logits, cfg, generators)
     predicted = torch.where(unknown, ids, token_ids)
-    confidence = CONFIDENCE_RULES[cfg.confidence].score(probs)
-    if cfg.border_first:
-        confidence = confidence + cfg.border_first * known_neighbour_share(unknown, math.isqrt(unknown.shape[1]))
-    scale = noise_scale(cfg, step)
-    if scale > 0:
-        confidence = confidence + scale * _gumbel(tuple(confidence.shape), confidence.device, generators)
+    score = CONFIDENCE_RULES[cfg.confidence].score(probs)
+    if priority is not None:
+        confidence = priority.float()
+    else:
+        confidence = score
+        if cfg.border_first:
+            confidence = confidence + cfg.border_first * known_neighbour_share(unknown, math.isqrt(unknown.shape[1]))
+        scale = noise_scale(cfg, step)
+        if scale > 0:
+            confidence = confidence + scale * _gumbel(tuple(confidence.shape), confidence.device, generators)
     confidence = confidence.masked_fill(~unknown, float("inf"))
-    keep = num_still_masked(n_start, unknown.sum(1), step, cfg.steps, cfg.schedule, final)  # (B,)
+    n_unknown = unknown.sum(1)
+    keep = num_still_masked(n_start, n_unknown, step, cfg.steps, cfg.schedule, final)  # (B,)
+    remasked = None
+    corrector = CORRECTORS[cfg.corrector]
+    if corrector.remask_key is not None and fillable is not None and scores is not None and not final:
+        revealed = fillable & ~unknown
+        scheduled = torch.floor(mask_ratio(cfg.schedule, step / cfg.steps) * n_start.double()).long()
+        count = torch.minimum(remask_count(revealed, cfg.corrector_share, step, cfg.sweet_spot or cfg.steps), scheduled)
+        if bool(count.any()):
+            key = corrector.remask_key(scores, revealed, lambda: _uniform(tuple(scores.shape), scores.device, generators))
+            key = key.float().masked_fill(~revealed, float("inf"))
+            remasked = key.argsort(dim=1, stable=True).argsort(dim=1) < count[:, None]
+            # The unknown positions that stay masked make up the rest of the schedule's count.
+            keep = torch.minimum(scheduled - count, (n_unknown - 1).clamp(min=0))
     ranks = confidence.argsort(dim=1, stable=True).argsort(dim=1)  # 0 = least confident
     still_unknown = ranks < keep[:, None]  # known positions rank last (+inf), so they are never re-masked
-    return DecodeStep(predicted, still_unknown)
+    new_scores = None
+    if scores is not None:
+        new_scores = torch.where(unknown & ~still_unknown, score.float(), scores)
+    if remasked is not None:
+        still_unknown = still_unknown | remasked
+    return DecodeStep(predicted, still_unknown, new_scores)
 
 
 @torch.no_grad()
@@ -195,13 +225,18 @@ def iterative_decode(transformer: BidirectionalTransformer, token_ids: torch.Ten
     last = cfg.sweet_spot or cfg.steps
     trace: list[DecodeStep] = []
     current, remaining = token_ids.clone(), unknown.clone()
+    order = ORDERS[cfg.order].fixed_priority
+    priority = order(unknown, gens) if order is not None else None
+    correcting = CORRECTORS[cfg.corrector].remask_key is not None and cfg.corrector_share > 0
+    scores = torch.zeros(unknown.shape, device=unknown.device) if correcting else None
     for step in range(1, last + 1):
         if not remaining.any():
             break
         result = decode_step(transformer, current, remaining, n_start, step, cfg, gens, final=step == last,
                              mixed_precision=mixed_precision, hint_ids=hint_ids,
-                             pixel_log_likelihood=pixel_log_likelihood)
-        current, remaining = result.token_ids, result.unknown
+                             pixel_log_likelihood=pixel_log_likelihood, priority=priority,
+                             fillable=unknown if correcting else None, scores=scores)
+        current, remaining, scores = result.token_ids, result.unknown, result.scores
         if return_trace:
             trace.append(result)
         if on_step is not None:

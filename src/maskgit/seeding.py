@@ -37,3 +37,20 @@ def per_image_generators(generator: Union[None, torch.Generator, Sequence[torch.
     if len(generators) != count:
         raise ValueError(f"got {len(generators)} generators for {count} images")
     return generators
+
+
+def candidate_generators(generators: Optional[Sequence[torch.Generator]], count: int
+                         ) -> list[Optional[list[torch.Generator]]]:
+    """Per best-of-N candidate, one generator per image: candidate 0 uses the images' own (so its result
+    is the one-candidate result), candidate c >= 1 one seeded by the (c+1)-th draw of a copy of each
+    image's generator (its own stream; the images' generators themselves are not advanced). None: the
+    global RNG for every candidate."""
+    if generators is None:
+        return [None] * count
+    per_image = []
+    for generator in generators:
+        copy = torch.Generator(device=generator.device)
+        copy.set_state(generator.get_state())
+        seeds = torch.randint(0, 2**62, (count,), generator=copy).tolist()
+        per_image.append([torch.Generator().manual_seed(int(s)) for s in seeds[1:]])
+    return [list(generators)] + [[gens[c] for gens in per_image] for c in range(count - 1)]

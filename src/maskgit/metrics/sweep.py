@@ -53,7 +53,7 @@ def weights_checksum(pipe: "MaskGIT") -> float:
     total = sum(float(p.detach().double().abs().sum()) for part in parts for p in part.parameters())
     for m in int8_linears(pipe.transformer):  # int8 layers keep their weights outside parameters()
         total += float(m.weight().dequantize().double().abs().sum())
-        total += float(m.bias().double().abs().sum()) if m.bias() is not None else 0.0
+        total += float(m.bias().detach().double().abs().sum()) if m.bias() is not None else 0.0
     return total
 
 

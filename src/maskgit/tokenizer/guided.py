@@ -68,9 +68,11 @@ class GuidedDecoder(nn.Module):
             guides.append(g)
         return guides[::-1]  # lowest resolution first, as the decoder goes
 
-    def forward(self, quantized: torch.Tensor, masked: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    def forward(self, quantized: torch.Tensor, masked: torch.Tensor, known: torch.Tensor,
+                keep_known: bool = True) -> torch.Tensor:
         """quantized (B, D, h, w) codebook vectors; masked (B, 3, H, W) in [-1, 1] (hole content
-        ignored); known (B, 1, H, W) float, 1 = known pixel. Returns (B, 3, H, W), not clamped."""
+        ignored); known (B, 1, H, W) float, 1 = known pixel. Returns (B, 3, H, W), not clamped; with
+        `keep_known=False` the network's own output at the known pixels too, in place of `masked`'s."""
         guides = iter(self._guides(masked, known))
         inject = iter(self.inject)
         h = self.decoder.conv_in(self.post_quant_conv(quantized.to(self.post_quant_conv.weight.dtype)))
@@ -81,7 +83,7 @@ class GuidedDecoder(nn.Module):
             if isinstance(block, Upsample):
                 h = h + next(inject)(next(guides))
         out = self.decoder.conv_out(F.silu(self.decoder.norm_out(h)))
-        return torch.where(known > 0.5, masked, out)
+        return torch.where(known > 0.5, masked, out) if keep_known else out
 
     def save_pretrained(self, directory: str | Path, dtype: Optional[torch.dtype] = None,
                         max_shard_bytes: Optional[int] = None) -> Path:

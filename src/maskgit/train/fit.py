@@ -71,6 +71,8 @@ CHOICE_GRID: tuple[tuple[tuple[str, ...], tuple[tuple, ...]], ...] = (
     (("pixel_evidence",), ((0.0,), (1.0,), (3.0,))),
     (("choice_temperature",), ((0.0,), (4.5,))),
     (("steps", "sweet_spot"), ((12, 7), (12, 0), (8, 0))),  # sweet spot 0: none (config.with_overrides)
+    (("order",), (("halton",),)),  # the same passes: a Halton reveal order (orders.py)
+    (("corrector", "corrector_share"), (("remask", 0.1),)),  # the same passes: ReMDM-style re-masking (correctors.py)
 )
 CHOICE_SEEDS = (0, 1)  # the recipe's defaults run at both: their difference is the seed noise
 DEFAULTS_NOTE = "the recipe's defaults"
@@ -682,9 +684,11 @@ def _inpaint_all(pipe, images, holes, seed: int, **sampling) -> list[np.ndarray]
 
 
 def _cost(sampling: SamplingConfig) -> float:
-    """Transformer passes, and half a pass for the known-pixel evidence: what 'cheaper' means in `choose`."""
+    """Transformer passes, and half a pass for the known-pixel evidence, per candidate (best-of-N: and the
+    likelihood critic's 4 passes per candidate): what 'cheaper' means in `choose`."""
     passes = sampling.sweet_spot if sampling.sweet_spot else sampling.steps
-    return passes + (0.5 if sampling.pixel_evidence > 0 else 0.0)
+    critic = 4 if sampling.candidates > 1 and sampling.critic == "likelihood" else 0
+    return sampling.candidates * (passes + critic + (0.5 if sampling.pixel_evidence > 0 else 0.0))
 
 
 def choose_sampling(pipe, cases: Path, budget: Optional[float], progress: bool = False
@@ -762,7 +766,10 @@ def _sampling_kwargs(sampling: SamplingConfig) -> dict:
 def _describe(sampling: SamplingConfig) -> str:
     s = sampling
     return (f"evidence {s.pixel_evidence:g}, choice temperature {s.choice_temperature:g}, T {s.steps}"
-            f"{f', sweet spot {s.sweet_spot}' if s.sweet_spot else ''}")
+            f"{f', sweet spot {s.sweet_spot}' if s.sweet_spot else ''}"
+            f"{f', {s.order} order' if s.order != 'confidence' else ''}"
+            f"{f', corrector {s.corrector} {s.corrector_share:g}' if s.corrector != 'none' else ''}"
+            f"{f', best of {s.candidates} by {s.critic}' if s.candidates > 1 else ''}")
 
 
 def report_rows(pipe, cases: Path) -> list[dict]:
