@@ -459,6 +459,10 @@ def test_windows_keep_context_around_the_hole_and_all_of_small_images():
     small = np.zeros((40, 60), bool)
     small[10:20, 10:20] = True
     assert choose_window(small, 64) == Window(-10, 0, 60)  # smaller than the model: the whole image
+    for height in (64, 65):  # a strip whose short side is the model's: a crop around the hole, not shrunk 4x
+        strip = np.zeros((height, 256), bool)
+        strip[30:40, 120:130] = True
+        assert choose_window(strip, 64) == Window(height - 64, 93, 64)  # centred on the hole, inside the image
 
 
 def test_masks_one_pixel_wide_or_with_channel_axes_are_read_as_holes():

@@ -9,7 +9,7 @@ resolution, inpainted, resized back and pasted at its place; only hole pixels ch
   and at most the image's shorter side — taken when it is smaller than the whole image (so it keeps
   more of the image's detail) and still leaves context around the hole (at least 1.5 times its extent). A 640×480 photo with a 60-pixel hole is inpainted in a
   120×120 crop rather than as a 64-pixel thumbnail of the whole photo.
-- `"whole"`, for images no larger than the model, or when the hole is too large for a crop: the
+- `"whole"`, for images no larger than the model (their long side at most its resolution), or when the hole is too large for a crop: the
   whole image, padded to a square by mirroring its border (the aspect ratio is kept; the padding is
   context only and is cut away; a hole at the border is mirrored into the padding and filled too).
 """
@@ -61,8 +61,8 @@ def choose_window(hole: np.ndarray, resolution: int, mode: str = "auto") -> Wind
     h, w = hole.shape
     side = max(h, w)
     whole = Window((h - side) // 2, (w - side) // 2, side)
-    if mode == "whole" or min(h, w) <= resolution or not hole.any():
-        return whole  # an image no larger than the model keeps all its pixels anyway
+    if mode == "whole" or side <= resolution or not hole.any():
+        return whole  # an image no larger than the model (its long side) keeps all its pixels anyway
     ys, xs = np.nonzero(hole)
     extent = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
     size = min(max(2 * extent, resolution), min(h, w))
