@@ -297,3 +297,33 @@ def test_fit_end_to_end_with_a_kill_between_stages_and_init(shared, tmp_path, mo
     assert state.stage("transformer")["from"].startswith(str(out))
     assert state.stage("guided")["from"].startswith(str(out))
     assert f"--init {out}" in (tuned / "README.md").read_text()
+
+
+def test_an_interrupted_stage_resumes_with_its_plan_less_what_it_used_once(tmp_path):
+    import time
+
+    state = FitState(tmp_path, {"budget_s": 1000.0, "stages": {}})
+    state.start("tokenizer", 290.0, heartbeat=False)
+    for used in (100.0, 40.0):  # two interrupts: 100 s, then 40 s more
+        state.stage("tokenizer")["started_at"] = time.time() - used  # a fake clock: the stage ran `used` seconds
+        state.interrupt("tokenizer")
+        budget = state.budget_for("tokenizer")
+        state.start("tokenizer", budget, heartbeat=False)
+        assert state.stage("tokenizer")["budget_s"] == 290.0  # the plan, as stages.tsv and the card show it
+    assert state.budget_for("tokenizer") == pytest.approx(150.0, abs=0.5)  # 290 - 100 - 40, not compounded
+
+
+def test_a_stage_killed_outright_without_a_folder_of_its_own_is_charged_its_time(tmp_path):
+    import os
+
+    state = FitState(tmp_path, {"budget_s": 1000.0, "stages": {}})
+    state.work.mkdir(parents=True)
+    state.start("choose", None)  # the choose stage writes no fit/choose/ folder
+    assert state.heartbeat_path("choose").is_file()
+    state.stop_heartbeat()  # as if the process had been killed: no finish, no interrupt
+    state.heartbeat_path("choose").touch()
+    started = state.stage("choose")["started_at"]
+    os.utime(state.heartbeat_path("choose"), (started + 120.0, started + 120.0))  # its last sign of life
+    again = FitState.load(tmp_path)
+    again.start("choose", None, heartbeat=False)
+    assert again.stage("choose")["seconds"] == pytest.approx(120.0, abs=0.01)

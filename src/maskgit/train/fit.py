@@ -77,6 +77,7 @@ CHOICE_GRID: tuple[tuple[tuple[str, ...], tuple[tuple, ...]], ...] = (
 CHOICE_SEEDS = (0, 1)  # the recipe's defaults run at both: their difference is the seed noise
 DEFAULTS_NOTE = "the recipe's defaults"
 NOISE_FLOOR = 0.01  # of the defaults' FID: decoding without noise has no seed-to-seed spread to measure
+HEARTBEAT_S = 10.0  # how often a running stage touches fit/<stage>.alive (what a kill loses at most)
 FINE_TUNE_LR = 0.5  # learning rates x this when a stage starts from --init weights
 
 
@@ -350,33 +351,81 @@ class FitState:
         share = SHARES[name] / sum(SHARES[s] for s in todo)
         return max(0.0, self.left() * share)
 
-    def start(self, name: str, budget: Optional[float]) -> None:
+    def heartbeat_path(self, name: str) -> Path:
+        """Touched every `HEARTBEAT_S` while the stage runs: how long a stage killed outright ran, also for
+        the stages that write no `fit/<stage>/` folder of their own (data, export, choose, report)."""
+        return self.work / f"{name}.alive"
+
+    def start(self, name: str, budget: Optional[float], heartbeat: bool = True) -> None:
+        """Mark the stage started. `budget`: its plan, stored when it first starts (a resumed stage keeps
+        its first plan; `budget_for` subtracts what it used)."""
         entry = self.stage(name)
         if entry["status"] == "started":  # killed outright (no `interrupt`): count the time its files show
-            entry["seconds"] += max(0.0, _last_activity(self.work / name, entry["started_at"]) - entry["started_at"])
-        elif budget is not None:
+            last = max(_last_activity(self.work / name, entry["started_at"]),
+                       _last_activity(self.heartbeat_path(name), entry["started_at"]))
+            entry["seconds"] += max(0.0, last - entry["started_at"])
+        if budget is not None and "budget_s" not in entry:
             entry["budget_s"] = budget
         entry.update(status="started", started_at=time.time())
         self.save()
+        self.stop_heartbeat()
+        if heartbeat:
+            self._heartbeat = _Heartbeat(self.heartbeat_path(name))
+
+    def stop_heartbeat(self) -> None:
+        beat = getattr(self, "_heartbeat", None)
+        if beat is not None:
+            beat.stop()
+            self._heartbeat = None
 
     def interrupt(self, name: str) -> None:
         """A stage stopped by an exception: its time so far is spent; --resume continues it."""
+        self.stop_heartbeat()
         entry = self.stage(name)
         entry["seconds"] += time.time() - entry.pop("started_at", time.time())
         entry["status"] = "interrupted"
         self.save()
 
     def finish(self, name: str, status: str = "done", **detail: Any) -> None:
+        self.stop_heartbeat()
         entry = self.stage(name)
         entry["seconds"] += time.time() - entry.pop("started_at", time.time())
         entry.update(status=status, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **detail)
         self.save()
 
 
-def _last_activity(folder: Path, since: float) -> float:
-    """When the newest file under `folder` was written (`since` if none): how long a killed stage ran."""
-    times = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+def _last_activity(path: Path, since: float) -> float:
+    """When the newest file at or under `path` was written (`since` if none): how long a killed stage ran."""
+    if path.is_file():
+        times = [path.stat().st_mtime]
+    else:
+        times = [p.stat().st_mtime for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
     return max([since] + [t for t in times if t >= since])
+
+
+class _Heartbeat:
+    """Touches a file every `HEARTBEAT_S` seconds from a daemon thread until stopped (then removes it)."""
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path, self._stop = path, threading.Event()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        self._thread = threading.Thread(target=self._run, name=f"fit heartbeat {path.stem}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.path.touch()
+            except OSError:  # a full or vanished disk must not fail the stage
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.path.unlink(missing_ok=True)
 
 
 # --- the stages -------------------------------------------------------------------------------
@@ -437,7 +486,7 @@ def fit(opts: FitOptions, *, resume: bool = False, progress: bool = True, until:
             continue
         budget = state.budget_for(name) if name in SHARES else None
         if name == "guided" and dec_cfg is None:
-            state.start(name, 0.0)
+            state.start(name, 0.0, heartbeat=False)
             state.finish(name, "skipped")
             continue
         header(name, budget)
