@@ -327,3 +327,26 @@ def test_a_stage_killed_outright_without_a_folder_of_its_own_is_charged_its_time
     again = FitState.load(tmp_path)
     again.start("choose", None, heartbeat=False)
     assert again.stage("choose")["seconds"] == pytest.approx(120.0, abs=0.01)
+
+
+def test_choose_and_report_use_the_arithmetic_users_get(tmp_path, micro_pipe, monkeypatch):
+    """On a CPU `maskgit inpaint` runs the transformer in int8: so must the stages whose figures the card shows."""
+    micro_pipe.save_pretrained(tmp_path / "model")
+    state = FitState(tmp_path / "model", {"budget_s": 100.0, "stages": {}})
+    seen = []
+
+    def choose(pipe, cases, budget, progress=False):
+        seen.append(("choose", pipe.precision))
+        return pipe.sampling, [], 0.0
+
+    def report(pipe, cases):
+        seen.append(("report", pipe.precision))
+        raise KeyboardInterrupt  # nothing after it is under test
+
+    monkeypatch.setattr(fit_module, "choose_sampling", choose)
+    monkeypatch.setattr(fit_module, "report_rows", report)
+    monkeypatch.setattr(fit_module, "_save_training_configs", lambda *a: None)
+    assert fit_module._stage_choose(state=state, work=tmp_path, device="cpu", budget=None, progress=False)["precision"] == "int8"
+    with pytest.raises(KeyboardInterrupt):
+        fit_module._stage_report(state=state, work=tmp_path, device="cpu", configs=None)
+    assert seen == [("choose", "int8"), ("report", "int8")]

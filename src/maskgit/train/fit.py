@@ -679,24 +679,28 @@ def _save_training_configs(state: FitState, configs) -> None:
             save_config(cfg, state.out / f"{name}-training.yaml")
 
 
-def _stage_choose(*, state: FitState, work: Path, device, budget, progress, **_) -> dict:
+def load_as_users_run(out: Path, device) -> Any:
+    """The exported model as `maskgit inpaint` and the demo run it here: the precision rule's arithmetic
+    (`MaskGIT.set_precision("auto")`: int8 on a CPU, bf16 on CUDA), so the card's figures and seconds are theirs."""
     from ..pipeline import MaskGIT
 
-    pipe = MaskGIT.from_pretrained(state.out, device=device)
+    return MaskGIT.from_pretrained(out, device=device).set_precision("auto")
+
+
+def _stage_choose(*, state: FitState, work: Path, device, budget, progress, **_) -> dict:
+    pipe = load_as_users_run(state.out, device)
     chosen, rows, noise = choose_sampling(pipe, work / "data" / "select-cases", budget, progress=progress)
     write_csv(rows, work / "choose.csv")
     pipe.sampling = chosen
     atomic_write_text(state.out / "sampling.json", json.dumps(config_to_dict(chosen), indent=2) + "\n")
-    return {"noise": noise, "tried": sum("fid" in r for r in rows),
+    return {"noise": noise, "precision": pipe.precision, "tried": sum("fid" in r for r in rows),
             "default_seeds": sum(r.get("decision") == DEFAULTS_NOTE for r in rows),
             "skipped": sum("fid" not in r for r in rows)}
 
 
 def _stage_report(*, state: FitState, work: Path, device, configs, **_) -> dict:
-    from ..pipeline import MaskGIT
-
     _save_training_configs(state, configs)
-    pipe = MaskGIT.from_pretrained(state.out, device=device)
+    pipe = load_as_users_run(state.out, device)
     rows = report_rows(pipe, work / "data" / "test-cases")
     write_csv(rows, state.out / "evaluation.csv")
     _trace_picture(pipe, work / "data" / "test-cases", state.out / "trace.png")
@@ -979,7 +983,8 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         "",
         f"Chosen on the {data['select']} selection cases from a stated grid, one field at a time from the recipe's "
         "defaults: known-pixel evidence w ∈ {0, 1, 3}, choice temperature ∈ {0, 4.5}, (T, sweet spot) ∈ "
-        "{(12, 7), (12, none), (8, none)}. "
+        "{(12, 7), (12, none), (8, none)}, the Halton reveal order, the re-masking corrector (share 0.1); "
+        f"the transformer in {choose.get('precision', pipe.precision)}, as `maskgit inpaint` runs it here. "
         + (f"The defaults ran at seeds 0 and 1; the noise is the std of those two FIDs (at least {NOISE_FLOOR:.0%} "
            "of their mean)" if choose.get("default_seeds", 2) > 1 else
            f"The budget allowed the defaults one seed only, so the noise is taken as {NOISE_FLOOR:.0%} of their FID")
@@ -990,7 +995,8 @@ def model_card(state: FitState, pipe, rows: list[dict]) -> str:
         + f" Every try: `{FIT_DIR}/choose.csv`. Chosen: "
         f"{_describe(pipe.sampling)}, pre-fill {pipe.sampling.prefill}, decoder {pipe.sampling.decoder}.",
         "",
-        f"## Held-out test cases ({data['test']} cases, seed 0)",
+        f"## Held-out test cases ({data['test']} cases, seed 0; the transformer in {pipe.precision}, as "
+        "`maskgit inpaint` and the demo run it on this machine)",
         "",
         "| method | FID ↓ | KID ×10³ ↓ | LPIPS ↓ | hole PSNR ↑ | SSIM (hole) ↑ |",
         "|---|---:|---:|---:|---:|---:|",
