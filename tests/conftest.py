@@ -8,6 +8,36 @@ from pathlib import Path
 import pytest
 from helpers import SHARED, micro_tokenizer_config, micro_transformer_config
 
+# One intra-op thread unless a test asks for more (`@pytest.mark.threads(n)`) or MASKGIT_TEST_THREADS says
+# otherwise: the tiny models gain nothing from more, and on a loaded machine PyTorch's default threads
+# (one per core) fight the other work for the cores and make the suite several times slower. Set before
+# torch is imported, so subprocesses (the CLI tests) inherit it too.
+TEST_THREADS = int(os.environ.get("MASKGIT_TEST_THREADS", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(TEST_THREADS))
+os.environ.setdefault("MKL_NUM_THREADS", str(TEST_THREADS))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+
+    torch.set_num_threads(TEST_THREADS)
+
+
+@pytest.fixture(autouse=True)
+def _threads(request: pytest.FixtureRequest):
+    """`@pytest.mark.threads(n)`: this test runs with n intra-op threads, then the suite's count again."""
+    marker = request.node.get_closest_marker("threads")
+    if marker is None:
+        yield
+        return
+    import torch
+
+    torch.set_num_threads(int(marker.args[0]))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(TEST_THREADS)
+
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
