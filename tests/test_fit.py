@@ -350,3 +350,95 @@ def test_choose_and_report_use_the_arithmetic_users_get(tmp_path, micro_pipe, mo
     with pytest.raises(KeyboardInterrupt):
         fit_module._stage_report(state=state, work=tmp_path, device="cpu", configs=None)
     assert seen == [("choose", "int8"), ("report", "int8")]
+
+
+def test_the_card_claims_a_win_over_navier_stokes_only_beyond_twice_the_noise():
+    verdict = fit_module.navier_stokes_verdict
+    assert verdict(9.0, 10.0, 0.3).startswith("**beats**")
+    assert verdict(9.5, 10.0, 0.3).startswith("is level")  # lower by 0.5 < 2 x 0.3
+    assert verdict(10.5, 10.0, 0.3).startswith("does **not**")
+
+
+def _choose_with(monkeypatch, fid_of, budget=None, seconds_per_try=0.0):
+    """choose_sampling on a fake model: FID from `fid_of(sampling, seed)`, each try `seconds_per_try` on a fake clock."""
+    import types
+
+    from maskgit.config import SamplingConfig
+    from maskgit.metrics import evaluate, fid, sweep
+
+    clock = [0.0]
+    monkeypatch.setattr(fit_module.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(sweep, "load_cases", lambda cases: ([None], [None], [None], ["a"]))
+    monkeypatch.setattr(fid, "InceptionFeatures", lambda device: None)
+    monkeypatch.setattr(fid, "cached_stats", lambda *a, **k: None)
+    current = {}
+
+    def inpaint_all(pipe, images, holes, seed, **sampling):
+        clock[0] += seconds_per_try
+        current["fid"] = fid_of(fit_module.with_overrides(SamplingConfig(), **sampling), seed)
+        return [None]
+
+    monkeypatch.setattr(fit_module, "_inpaint_all", inpaint_all)
+    monkeypatch.setattr(evaluate, "evaluate_arrays",
+                        lambda *a, **k: types.SimpleNamespace(fid=current["fid"], kid=None, psnr_hole=None))
+    base = SamplingConfig(pixel_evidence=3.0, choice_temperature=4.5, steps=12, sweet_spot=7)
+    pipe = types.SimpleNamespace(sampling=base, device="cpu")
+    return fit_module.choose_sampling(pipe, Path("cases"), budget)
+
+
+def test_choose_adopts_a_cheaper_setting_within_the_noise_and_never_a_dearer_one(monkeypatch):
+    def fid_of(s, seed):  # every setting as good as the defaults (10.0 / 10.2), whatever its cost
+        return 10.0 + 0.2 * seed
+
+    chosen, rows, noise = _choose_with(monkeypatch, fid_of)
+    assert noise == pytest.approx(0.1414, abs=1e-3)
+    assert chosen.pixel_evidence == 0.0  # cheaper (no evidence) and not worse: adopted
+    assert chosen.steps == 12 and chosen.sweet_spot == 7  # 12 or 8 full steps cost more than 7: kept
+    assert chosen.order == "confidence" and chosen.corrector == "none"  # the same cost, no gain: kept
+
+
+def test_choose_keeps_a_noise_floor_when_the_seeds_agree(monkeypatch):
+    def fid_of(s, seed):  # seeds agree exactly; the Halton order wins by 0.5 % only
+        return 9.95 if s.order == "halton" else 10.0
+
+    chosen, _, noise = _choose_with(monkeypatch, fid_of)
+    assert noise == pytest.approx(fit_module.NOISE_FLOOR * 10.0)
+    assert chosen.order == "confidence"
+
+
+def test_choose_adopts_a_clear_win_and_stops_when_the_budget_is_spent(monkeypatch):
+    def fid_of(s, seed):
+        return 9.0 if s.choice_temperature == 0 else 10.0 + 0.1 * seed
+
+    chosen, rows, _ = _choose_with(monkeypatch, fid_of)
+    assert chosen.choice_temperature == 0  # better by more than twice the noise
+    tried = sum("fid" in r for r in rows)
+    _, rows, _ = _choose_with(monkeypatch, fid_of, budget=35.0, seconds_per_try=10.0)
+    assert sum("fid" in r for r in rows) == 3 < tried  # 2 default seeds + 1 try fit in 35 s of 10-s tries
+    assert all(r["decision"] == "not tried: the budget was spent" for r in rows if "fid" not in r)
+
+
+def test_choose_counts_the_evidence_and_the_candidates_as_cost():
+    from maskgit.config import SamplingConfig
+
+    cost = fit_module._cost
+    assert cost(SamplingConfig(steps=12, sweet_spot=7, pixel_evidence=3.0)) > cost(SamplingConfig(steps=12, sweet_spot=7))
+    assert cost(SamplingConfig(steps=12, candidates=2, critic="agreement")) == 2 * cost(SamplingConfig(steps=12))
+
+
+def test_inpaint_all_seeds_every_image_by_its_index_in_the_run(monkeypatch):
+    import types
+
+    from maskgit.seeding import image_generator
+
+    seen = []
+
+    def inpaint(images, holes, generator, **_):
+        seen.extend(int(torch.randint(0, 2**31, (1,), generator=g)) for g in generator)
+        return types.SimpleNamespace(images=[np.zeros((2, 2, 3), np.uint8)] * len(images))
+
+    import torch
+
+    fit_module._inpaint_all(types.SimpleNamespace(inpaint=inpaint), [None] * 40, [None] * 40, seed=3)
+    expected = [int(torch.randint(0, 2**31, (1,), generator=image_generator(3, i))) for i in range(40)]
+    assert seen == expected  # not restarting at image 32, and the run's seed used
