@@ -260,3 +260,18 @@ def test_train_decoder_learns_resumes_exactly_and_exports(micro_pipe, tmp_path, 
     assert exported.sampling.decoder == "guided" and exported.guided_decoder is not None
     assert main(["export", "--model", str(model), "--sampling", str(sampling), "--out", str(tmp_path / "bad"), "-q"]) != 0
     assert "no guided decoder" in capsys.readouterr().err
+
+
+@torch.no_grad()
+def test_guided_decoder_injects_the_known_pixels_at_every_resolution(micro_pipe):
+    quantized, images, holes = _inputs(micro_pipe)
+    known = (~holes)[:, None].float()
+    plain = micro_pipe.tokenizer.decode_quantized(quantized)
+    hole = holes[:, None].expand_as(images)
+    decoder = GuidedDecoder.from_tokenizer(micro_pipe.tokenizer, guide_channels=8).eval()
+    assert len(decoder.inject) >= 3  # the lowest resolution, then after each upsampling
+    for k in range(len(decoder.inject)):  # only injection k switched on: the output must move
+        for j, conv in enumerate(decoder.inject):
+            torch.nn.init.normal_(conv.weight, std=0.3) if j == k else torch.nn.init.zeros_(conv.weight)
+        out = decoder(quantized, images, known)
+        assert not torch.allclose(out[hole], plain[hole], atol=1e-4), f"injection {k} has no effect"

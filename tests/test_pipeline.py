@@ -651,3 +651,25 @@ def test_bad_best_of_n_and_order_settings_are_refused(micro_pipe):
                 {"corrector_share": 1.0}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             micro_pipe.inpaint(_images(1)[0], brush_holes(1)[0], **bad)
+
+
+def test_a_model_pixel_barely_covered_by_a_resized_hole_counts_as_hole(micro_pipe):
+    from maskgit.config import SamplingConfig
+
+    image = _images(1, size=64, seed=8)[0]
+    hole = np.zeros((64, 64), bool)
+    hole[5, 9] = True  # one input pixel: a quarter of model pixel (2, 4) at 32 x 32
+    inputs = micro_pipe.prepare_batch([image], [hole], SamplingConfig(window="whole"))
+    assert inputs.unknown[0].nonzero().flatten().tolist() == [1]  # its token (0, 1) of the 8 x 8 grid is unknown
+    assert inputs.hole_pixels[0, 2, 4]  # and the pixel is no known pixel for the evidence and the guided decoder
+
+
+def test_the_sweeps_weights_checksum_counts_the_int8_layers(micro_pipe):
+    import copy
+
+    from maskgit.metrics.sweep import weights_checksum
+
+    fp32 = weights_checksum(micro_pipe)
+    quantized = MaskGIT(micro_pipe.tokenizer, copy.deepcopy(micro_pipe.transformer)).quantize_int8()
+    int8 = weights_checksum(quantized)
+    assert int8 != fp32 and abs(int8 - fp32) < 0.01 * fp32  # the same weights, rounded: not left out

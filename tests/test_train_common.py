@@ -75,3 +75,26 @@ def test_learning_rate_schedule():
     assert learning_rate(100, 1.0, 10, 100, "cosine", 0.1) == pytest.approx(0.1)
     values = [learning_rate(s, 1.0, 10, 100, "cosine") for s in range(10, 101)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_a_timed_plan_keeps_a_safety_margin_by_default(clock):
+    plan = StepPlan(0, 10**9, time_limit=60.0, calibration_steps=5)  # as run_steps makes it
+    clock.now += 5.0
+    for done in range(1, 16):
+        clock.now += 3.0 if done <= 5 else 0.5
+        plan.update(done)
+    # As above, 35 s left at 2 steps/s would be 70 more steps; 3 % of them are kept in hand.
+    assert plan.end() == 15 + int(70 * 0.97)
+
+
+def test_a_resumed_run_drops_the_metric_rows_logged_after_its_checkpoint(tmp_path):
+    columns = ["loss", "lr"]
+    logger = common.MetricsLogger(tmp_path, columns)
+    for step in range(1, 11):
+        logger.log(step, {"loss": 1.0 / step, "lr": 0.1})
+    logger.close()
+    resumed = common.MetricsLogger(tmp_path, columns, start_step=6)  # its checkpoint: step 6
+    resumed.log(7, {"loss": 0.5, "lr": 0.1})
+    resumed.close()
+    steps = [int(line.split(",")[0]) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4, 5, 6, 7]
