@@ -2,7 +2,12 @@
 
 import torch
 
-from maskgit.seeding import candidate_generators, generators_from, image_generator, per_image_generators
+from maskgit.seeding import (
+    candidate_generators,
+    generators_from,
+    image_generator,
+    per_image_generators,
+)
 
 
 def _first(g: torch.Generator) -> int:
